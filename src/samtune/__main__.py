@@ -1,0 +1,5 @@
+import sys
+
+from samtune.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line interface: thin wrappers, one library call per subcommand."""

@@ -1,0 +1,1 @@
+"""samtune.engine"""
