@@ -17,8 +17,14 @@ from samtune.errors import UserError
 
 # Order here is the order in `samtune --help`.
 SUBCOMMAND_MODULES = [
+    "samtune.cli.demo",
+    "samtune.cli.train",
     "samtune.cli.segment",
+    "samtune.cli.predict",
+    "samtune.cli.eval",
     "samtune.cli.models",
+    "samtune.cli.strategies",
+    "samtune.cli.export",
     "samtune.cli.data",
 ]
 

@@ -1,1 +1,1 @@
-"""samtune.inference"""
+"""samtune.inference: predictors for images and volumes, overlays."""

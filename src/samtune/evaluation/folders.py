@@ -1,0 +1,193 @@
+"""Evaluate a folder of predictions against a folder of ground-truth label files.
+
+Files are matched by case name: the file name without its image extension
+(``case_01.nii.gz`` -> ``case_01``), so a prediction may be stored in another format than
+its ground truth. Names found on one side only, and files that are not images, are
+reported, never silently dropped. A prediction must lie on its ground truth's pixel grid:
+same spatial shape, spacing, origin and direction, or the evaluation stops with an error
+naming both files. Metrics use the ground truth's spacing (array-axis order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samtune.data.geometry import LoadedImage
+from samtune.data.readers import extension_of, format_for, is_image_path, read_image
+from samtune.errors import DataError, UserError
+from samtune.evaluation.accumulator import MetricAccumulator
+from samtune.evaluation.evaluate import EvalCase, evaluate_cases
+from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
+
+
+def case_name(path: Path) -> str:
+    """File name without its image extension, handling double suffixes like .nii.gz."""
+    name = Path(path).name
+    return name[: len(name) - len(extension_of(name))]
+
+
+@dataclass
+class FolderMatch:
+    """Result of pairing two folders by case name."""
+
+    pairs: list[tuple[str, Path, Path]]  # (case, prediction, ground truth), sorted by case
+    prediction_only: list[str] = field(default_factory=list)
+    ground_truth_only: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # entries that are not image files
+
+    def report(self) -> dict[str, list[str]]:
+        """JSON-friendly unmatched/skipped lists."""
+        return {
+            "prediction_only": self.prediction_only,
+            "ground_truth_only": self.ground_truth_only,
+            "skipped": self.skipped,
+        }
+
+
+def _index_folder(folder: Path, role: str, skipped: list[str]) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise UserError(f"{role} folder not found: {folder}")
+    index: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() or not is_image_path(entry):
+            skipped.append(str(entry))
+            continue
+        name = case_name(entry)
+        if name in index:
+            raise UserError(
+                f"two {role} files for case '{name}': {index[name]} and {entry}; keep one"
+            )
+        index[name] = entry
+    return index
+
+
+def match_folders(pred_dir: Path, gt_dir: Path) -> FolderMatch:
+    """Pair prediction and ground-truth files by case name; error if none pair up."""
+    skipped: list[str] = []
+    preds = _index_folder(Path(pred_dir), "prediction", skipped)
+    gts = _index_folder(Path(gt_dir), "ground-truth", skipped)
+    common = sorted(preds.keys() & gts.keys())
+    if not common:
+        raise UserError(
+            f"no prediction in {pred_dir} has a ground-truth file of the same name in {gt_dir} "
+            f"({len(preds)} predictions, {len(gts)} ground-truth files); files are matched by "
+            "name without extension, e.g. case_01.png <-> case_01.nii.gz"
+        )
+    return FolderMatch(
+        pairs=[(name, preds[name], gts[name]) for name in common],
+        prediction_only=sorted(preds.keys() - gts.keys()),
+        ground_truth_only=sorted(gts.keys() - preds.keys()),
+        skipped=skipped,
+    )
+
+
+def apply_label_map(labels: np.ndarray, label_map: Mapping[int, int], path: Path) -> np.ndarray:
+    """Map stored values to classes; 0 stays 0 unless mapped, other unmapped values are an error."""
+    mapping = {0: 0, **{int(k): int(v) for k, v in label_map.items()}}
+    values = np.unique(labels)
+    unknown = [int(v) for v in values if int(v) not in mapping]
+    if unknown:
+        raise DataError(
+            f"{path} holds label value(s) {unknown} that the label map "
+            f"{sorted(label_map.items())} does not list; add them to the map"
+        )
+    mapped = np.zeros(labels.shape, dtype=np.int64)
+    for value in values:
+        mapped[labels == value] = mapping[int(value)]
+    return mapped
+
+
+def label_array(loaded: LoadedImage, label_map: Mapping[int, int] | None = None) -> np.ndarray:
+    """The integer label map of a mask file, [y, x] or [z, y, x]; refuses anything lossy."""
+    array, path = loaded.array, loaded.path
+    if loaded.channels > 1:
+        first = array[..., 0]
+        if not all(np.array_equal(first, array[..., i]) for i in range(1, loaded.channels)):
+            raise DataError(
+                f"{path} has {loaded.channels} different channels; a label file must hold one "
+                "label value per pixel (save it as a single-channel image)"
+            )
+        array = first
+    if not np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_:
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise DataError(
+                f"{path} holds non-integer values; a label file holds class numbers "
+                "(threshold probability maps first)"
+            )
+    if array.size and array.min() < 0:
+        raise DataError(f"{path} holds negative label values; labels must be >= 0")
+    labels = array.astype(np.int64)
+    return apply_label_map(labels, label_map, path) if label_map else labels
+
+
+def check_same_grid(pred: LoadedImage, gt: LoadedImage) -> None:
+    """Raise a DataError naming both files if they do not share one pixel grid."""
+    if pred.spatial_shape != gt.spatial_shape:
+        raise DataError(
+            f"prediction {pred.path} has shape {pred.spatial_shape} but ground truth {gt.path} "
+            f"has shape {gt.spatial_shape}; predictions must be on the ground truth's grid"
+        )
+    differences = pred.geometry.differences(gt.geometry)
+    if differences:
+        raise DataError(
+            f"prediction {pred.path} and ground truth {gt.path} differ in geometry "
+            f"({'; '.join(differences)}, prediction vs ground truth); resample the prediction "
+            "onto the ground truth's grid"
+        )
+
+
+def distance_unit(gt_paths: Sequence[Path]) -> str:
+    """'mm' when every ground-truth format stores spacing, 'pixel' when none does."""
+    kept = {format_for(path).keeps_geometry for path in gt_paths}
+    return "mm" if kept == {True} else "pixel" if kept == {False} else "mm or pixel"
+
+
+def _cases(
+    match: FolderMatch,
+    label_map: Mapping[int, int] | None,
+    pred_label_map: Mapping[int, int] | None,
+) -> Iterator[EvalCase]:
+    for name, pred_path, gt_path in match.pairs:
+        pred = read_image(pred_path, role="mask")
+        gt = read_image(gt_path, role="mask")
+        check_same_grid(pred, gt)
+        yield EvalCase(
+            case_id=name,
+            pred_labels=label_array(pred, pred_label_map),
+            gt_labels=label_array(gt, label_map),
+            spacing=gt.geometry.array_spacing,
+        )
+
+
+def evaluate_folders(
+    pred_dir: Path,
+    gt_dir: Path,
+    classes: Sequence[int] | None = None,
+    nsd_tolerance: float | Mapping[int, float] = DEFAULT_NSD_TOLERANCE_MM,
+    both_empty: BothEmpty = "perfect",
+    class_names: Mapping[int, str] | None = None,
+    label_map: Mapping[int, int] | None = None,
+    pred_label_map: Mapping[int, int] | None = None,
+) -> tuple[MetricAccumulator, FolderMatch]:
+    """Match, read (one case at a time), check grids and score every matched case.
+
+    ``label_map`` maps stored ground-truth values to classes (e.g. {254: 1, 255: 2});
+    ``pred_label_map`` does the same for predictions. Returns the accumulator and the match
+    (whose ``prediction_only`` / ``ground_truth_only`` / ``skipped`` lists must be shown).
+    """
+    match = match_folders(pred_dir, gt_dir)
+    accumulator = evaluate_cases(
+        _cases(match, label_map, pred_label_map),
+        classes=classes,
+        nsd_tolerance=nsd_tolerance,
+        both_empty=both_empty,
+        class_names=class_names,
+        distance_unit=distance_unit([gt for _, _, gt in match.pairs]),
+    )
+    return accumulator, match

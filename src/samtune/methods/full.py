@@ -1,0 +1,22 @@
+"""`full` (the study's "vanilla" fine-tuning): every parameter of the tuned components trains."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from samtune.methods.registry import Method, register_method
+from samtune.methods.strategy import MethodOptions, unfreeze
+
+
+@register_method
+class Full(Method):
+    name = "full"
+    summary = "train every parameter of the chosen components"
+    freezes_base = False
+    mergeable = True  # nothing to merge: the weights are already in the official layout
+
+    def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:
+        for component in components:
+            unfreeze(getattr(model, component), model, prefix=component)

@@ -1,0 +1,233 @@
+"""A fine-tuning strategy is a configuration: backbone x component x method (+ options).
+
+`apply_strategy(model, strategy, num_classes_changed)` does exactly what the strategy
+says, in this order:
+
+1. Every parameter is frozen.
+2. The method injects its modules into, and/or unfreezes, the tuned components:
+   ``component="decoder"``: the mask decoder only; image encoder and prompt encoder
+   stay frozen. ``component="encoder+decoder"``: image encoder and mask decoder. The
+   prompt encoder is frozen in both, as in the study (its point/box embeddings are
+   tiny and pretrained on far more prompts than any fine-tuning set holds).
+3. When the number of mask outputs differs from the pretrained decoder's
+   (``num_classes_changed=True``), the decoder's output heads always train, whatever
+   the method: ``mask_tokens``, ``output_hypernetworks_mlps`` and
+   ``iou_prediction_head`` (see `NEW_HEAD_MODULES`). They are (re)initialised for the new
+   classes, and a random head left frozen (a bug of the study's adapter mode) can
+   never learn. ``iou_token`` keeps its pretrained meaning (one token read by the IoU
+   head) and follows the method like any other parameter.
+4. Parts that do not train are kept in eval mode (see `tuning.keep_in_eval`): untouched
+   components, and BatchNorm layers whose parameters are frozen (TinyViT's conv BN).
+
+Parameters the model itself marks frozen before `apply_strategy` (MobileSAM's unused
+classification head) stay frozen under `full`: they take no part in the forward pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+from torch import nn
+
+from samtune.errors import ConfigError, UserError
+from samtune.methods.registry import get_method, list_methods
+from samtune.methods.tuning import TUNING_ATTR, keep_in_eval
+
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "decoder": ("mask_decoder",),
+    "encoder+decoder": ("image_encoder", "mask_decoder"),
+}
+ALL_COMPONENTS = ("image_encoder", "prompt_encoder", "mask_decoder")
+NEW_HEAD_MODULES = ("mask_tokens", "output_hypernetworks_mlps", "iou_prediction_head")
+STUDY_BACKBONES = ("sam_vit_h", "sam_vit_b", "lite_medsam")
+STUDY_METHODS = ("full", "adapter", "lora")
+STRATEGY_ATTR = "_samtune_strategy"
+INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Method options; None means the method's default (`Method.defaults`).
+
+    rank, alpha, dropout: LoRA/DoRA rank r, scaling alpha (update = alpha/r * B A) and
+        dropout on the branch input. Defaults r=4, alpha=4 (scale 1, as in the study).
+    blocks: image-encoder transformer blocks to adapt (global indices, see
+        `samtune.methods.sites`); None adapts all. The mask decoder is always adapted
+        in full (it has two blocks).
+    adapter_init: "zero" (output projection zero-initialised: a fresh adapter is the
+        identity) or "study" (PyTorch's default Linear initialisation, as in the study's
+        code, which perturbs the pretrained model from step 0).
+    """
+
+    rank: int | None = None
+    alpha: float | None = None
+    dropout: float | None = None
+    blocks: tuple[int, ...] | None = None
+    adapter_init: Literal["zero", "study"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+        if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
+            raise ConfigError(f"options.rank must be a positive integer, got {self.rank!r}")
+        if self.alpha is not None and not self.alpha > 0:
+            raise ConfigError(f"options.alpha must be positive, got {self.alpha!r}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"options.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.adapter_init not in (None, "zero", "study"):
+            raise ConfigError(
+                f"options.adapter_init must be 'zero' or 'study', got {self.adapter_init!r}"
+            )
+
+    def set_options(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """What to fine-tune and how. `backbone` is a registered model name."""
+
+    backbone: str
+    component: Literal["decoder", "encoder+decoder"] = "decoder"
+    method: str = "full"
+    options: MethodOptions = field(default_factory=MethodOptions)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", MethodOptions(**self.options))
+        if self.component not in COMPONENTS:
+            close = difflib.get_close_matches(str(self.component), list(COMPONENTS), n=1, cutoff=0.4)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"unknown component '{self.component}'{hint} (choose {' or '.join(COMPONENTS)})"
+            )
+        method = get_method(self.method)
+        extra = sorted(set(self.options.set_options()) - method.options)
+        if extra:
+            accepted = ", ".join(sorted(method.options)) or "none"
+            raise ConfigError(
+                f"option(s) {', '.join(extra)} do not apply to method '{self.method}' "
+                f"(it accepts: {accepted})"
+            )
+
+    @property
+    def name(self) -> str:
+        """Short display name, e.g. ``lite_medsam/encoder+decoder/lora``."""
+        return f"{self.backbone}/{self.component}/{self.method}"
+
+    def resolved_options(self) -> MethodOptions:
+        """Options with the method's defaults filled in."""
+        method = get_method(self.method)
+        return replace(self.options, **{**method.defaults, **self.options.set_options()})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = self.options.set_options()
+        if "blocks" in data["options"]:
+            data["options"]["blocks"] = list(data["options"]["blocks"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Strategy:
+        """Strict: an unknown key is a ConfigError naming it."""
+        from samtune.configs import from_dict
+
+        return from_dict(cls, data, "strategy")
+
+
+def study_strategies(
+    backbones: tuple[str, ...] = STUDY_BACKBONES, extra: bool = True
+) -> list[Strategy]:
+    """The study's 3 x 2 x 3 grid per backbone, plus (with `extra`) the methods beyond it."""
+    methods = list(STUDY_METHODS) + ([m for m in list_methods() if m not in STUDY_METHODS] if extra else [])
+    return [
+        Strategy(backbone, component, method)
+        for backbone in backbones
+        for component in COMPONENTS
+        for method in methods
+    ]
+
+
+def _check_model(model: nn.Module) -> None:
+    missing = [c for c in ALL_COMPONENTS if not isinstance(getattr(model, c, None), nn.Module)]
+    if missing:
+        raise UserError(f"{type(model).__name__} is not a SAM-family model: it has no {', '.join(missing)}")
+    if getattr(model, STRATEGY_ATTR, None) is not None:
+        raise UserError(
+            f"this model already has strategy {getattr(model, STRATEGY_ATTR).name} applied; "
+            "build a fresh base model to apply another"
+        )
+
+
+def apply_strategy(model: nn.Module, strategy: Strategy, num_classes_changed: bool = False) -> nn.Module:
+    """Freeze, inject and mark trainable as `strategy` says (see the module docstring).
+
+    Modifies `model` in place and returns it. `get_strategy(model)` reads the strategy
+    back; `trainable_parameters(model)` lists what trains.
+    """
+    _check_model(model)
+    method = get_method(strategy.method)
+    options = strategy.resolved_options()
+    components = COMPONENTS[strategy.component]
+    initially_frozen = frozenset(n for n, p in model.named_parameters() if not p.requires_grad)
+    setattr(model, INITIALLY_FROZEN_ATTR, initially_frozen)
+    model.requires_grad_(False)
+    method.apply(model, components, options)
+    if num_classes_changed:
+        for name in NEW_HEAD_MODULES:
+            head = getattr(model.mask_decoder, name)
+            head.requires_grad_(True)
+    _keep_frozen_parts_in_eval(model, components, num_classes_changed)
+    setattr(model, STRATEGY_ATTR, strategy)
+    model._samtune_num_classes_changed = bool(num_classes_changed)
+    return model
+
+
+def _keep_frozen_parts_in_eval(model: nn.Module, components: tuple[str, ...], heads: bool) -> None:
+    touched = set(components) | ({"mask_decoder"} if heads else set())
+    for name in ALL_COMPONENTS:
+        if name not in touched:
+            keep_in_eval(getattr(model, name))
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+            p.requires_grad for p in module.parameters(recurse=False)
+        ):
+            keep_in_eval(module)
+
+
+def get_strategy(model: nn.Module) -> Strategy | None:
+    """The strategy applied to `model`, or None for an untouched base model."""
+    return getattr(model, STRATEGY_ATTR, None)
+
+
+def num_classes_changed(model: nn.Module) -> bool:
+    return bool(getattr(model, "_samtune_num_classes_changed", False))
+
+
+def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
+    """Set requires_grad on `module`'s parameters, except those the model marked frozen.
+
+    `prefix` is the module's path from the model root.
+    """
+    skip = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
+    for name, param in module.named_parameters(prefix=prefix):
+        if name not in skip:
+            param.requires_grad_(True)
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Name -> parameter for everything that trains (what to give the optimiser)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def parameter_count(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts, injected modules included in total."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def is_tuned_module_name(name: str) -> bool:
+    """True for state-dict keys of injected modules."""
+    return name.startswith(TUNING_ATTR + ".")
