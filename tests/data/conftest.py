@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import SimpleITK as sitk
+from generated_data import write_dicom_series
 
 PROSTATE = Path(__file__).parents[2].parent / "shared/data/MRI-Prostate"
-
-
-def write_dicom_series(
-    folder: Path,
-    volume: np.ndarray,
-    spacing: tuple[float, float, float] = (0.5, 0.75, 2.0),
-    origin: tuple[float, float, float] = (-10.0, 20.0, 30.0),
-    series_uid: str = "1.2.826.0.1.3680043.2.1125.1.42",
-    prefix: str = "slice",
-) -> Path:
-    """Write an int16 volume [z, y, x] as one axial DICOM series (one file per slice).
-
-    ``spacing``/``origin`` are in (x, y, z) order, millimetres; slices are written in
-    reverse order on disk so that the reader must sort them by position.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    image = sitk.GetImageFromArray(volume.astype(np.int16))
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    stamp = time.strftime("%Y%m%d")
-    for index in reversed(range(volume.shape[0])):
-        slice_image = image[:, :, index]
-        position = image.TransformIndexToPhysicalPoint((0, 0, index))
-        tags = {
-            "0008|0060": "MR",
-            "0008|0020": stamp,
-            "0020|000d": series_uid + ".0",
-            "0020|000e": series_uid,
-            "0020|0037": "1\\0\\0\\0\\1\\0",
-            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
-            "0020|0013": str(index + 1),
-            "0018|0050": f"{spacing[2]:.6f}",
-            "0028|0030": f"{spacing[1]:.6f}\\{spacing[0]:.6f}",
-        }
-        for key, value in tags.items():
-            slice_image.SetMetaData(key, value)
-        writer.SetFileName(str(folder / f"{prefix}_{index:03d}.dcm"))
-        writer.Execute(slice_image)
-    return folder
 
 
 @pytest.fixture

@@ -232,5 +232,16 @@ def test_value_range_shared_by_slices_of_a_volume():
     assert intensity_range(np.array([3, 7], np.uint8), keep_uint8=True) == (0.0, 255.0)
     out = normalize_intensity(np.array([[0, 255]], np.uint8), "imagenet", value_range=(0, 255))
     np.testing.assert_allclose(out[0, 1], (255 - MEAN) / STD, rtol=1e-6)
-    with pytest.raises(DataError, match="give only one"):
+    with pytest.raises(DataError, match="give one of a CT window, MR percentiles or a value_range"):
         normalize_intensity(volume[0], "minmax", window=(0, 1), value_range=(0, 1))
+
+
+@pytest.mark.parametrize("normalization", ["imagenet", "minmax"])
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_fast_path_matches_normalise_then_resize(normalization, channels):
+    rng = np.random.default_rng(0)
+    shape = (37, 53) if channels is None else (37, 53, channels)
+    image = rng.integers(0, 4000, size=shape).astype(np.uint16)
+    tensor, transform = prepare_image(image, 64, normalization)
+    reference = transform.image(normalize_intensity(image, normalization))
+    torch.testing.assert_close(tensor, reference, rtol=1e-5, atol=1e-5)

@@ -178,3 +178,15 @@ def test_real_mni_volume():
     # the nilearn copy stores probabilities as uint8 0..255 (0.5 -> 128)
     assert loaded.array.dtype == np.uint8 and loaded.array.max() == 255
     assert loaded.geometry.origin == pytest.approx((98.0, 134.0, -72.0))
+
+
+def test_nifti_nan_is_refused_not_read_as_zero(tmp_path):
+    # ITK 5's NIfTI reader turns NaN into 0; the reader must refuse instead.
+    volume = np.ones((2, 3, 4), dtype=np.float32)
+    volume[0, 0, 0], volume[1, 2, 3] = np.nan, np.inf
+    for name in ("nan.nii.gz", "nan.nii"):
+        write_image(tmp_path / name, volume, GEOMETRY_3D)
+        with pytest.raises(DataError, match=rf"{name}: 2 NaN or infinite value\(s\) stored in the file"):
+            read_image(tmp_path / name)
+    write_image(tmp_path / "nan.mha", volume, GEOMETRY_3D)  # MetaImage keeps NaN as NaN
+    assert np.isnan(read_image(tmp_path / "nan.mha").array[0, 0, 0])

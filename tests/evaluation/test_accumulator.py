@@ -64,6 +64,7 @@ def test_summary_per_class_with_counts():
     assert c1["hd95"]["n_inf"] == 1 and c1["hd95"]["n"] == 1
     assert c1["hd95"]["mean"] == pytest.approx(2.0)  # the shifted square: 2 columns
     assert c2["dice"]["mean"] == 1.0 and c2["hd95"]["mean"] == 0.0
+    assert (c1["n_both_empty"], c2["n_both_empty"]) == (0, 1)
     assert summary["mean_over_classes"]["dice"] == pytest.approx((0.25 + 1.0) / 2)
 
 

@@ -9,12 +9,12 @@ from PIL import Image
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.data.readers import write_image
 from samtune.errors import DataError, UserError
+from samtune.data.labels import parse_label_spec
 from samtune.evaluation.folders import (
-    apply_label_map,
     case_name,
     check_same_grid,
+    class_labels,
     evaluate_folders,
-    label_array,
     match_folders,
 )
 
@@ -28,7 +28,11 @@ def test_case_name_strips_double_suffixes():
 def test_match_reports_unmatched_and_skipped(tmp_path):
     pred, gt = tmp_path / "pred", tmp_path / "gt"
     pred.mkdir(), gt.mkdir()
-    for folder, names in ((pred, ["a.png", "b.nii.gz", "only_pred.png", "notes.txt"]), (gt, ["a.nii.gz", "b.png", "only_gt.png"])):
+    files = {
+        pred: ["a.png", "b.nii.gz", "only_pred.png", "notes.txt"],
+        gt: ["a.nii.gz", "b.png", "only_gt.png"],
+    }
+    for folder, names in files.items():
         for name in names:
             (folder / name).write_bytes(b"")
     (gt / ".hidden.png").write_bytes(b"")
@@ -54,31 +58,44 @@ def test_match_errors(tmp_path):
         match_folders(tmp_path / "missing", tmp_path / "g")
 
 
-def test_label_map_and_label_array_rules(tmp_path):
-    stored = np.array([[0, 254], [255, 255]], dtype=np.uint8)
-    assert apply_label_map(stored, {254: 1, 255: 2}, "m.png").tolist() == [[0, 1], [2, 2]]
-    assert apply_label_map(stored, {254: 1, 255: 1}, "m.png").tolist() == [[0, 1], [1, 1]]
-    with pytest.raises(DataError, match=r"m.png holds label value\(s\) \[255\]"):
-        apply_label_map(stored, {254: 1}, "m.png")
+def test_class_labels_rules():
     geometry = Geometry.identity(2)
+    stored = np.array([[0, 254], [255, 255]], dtype=np.uint8)
+    mask = LoadedImage(stored, geometry, "m.png")
+    zones = parse_label_spec("central=254,peripheral=255")
+    assert class_labels(mask, zones).tolist() == [[0, 1], [2, 2]]
+    assert class_labels(mask, parse_label_spec("gland=254+255")).tolist() == [[0, 1], [1, 1]]
+    assert class_labels(mask).tolist() == stored.tolist()
+    with pytest.raises(DataError, match=r"m.png: label value\(s\) \[255\] not declared"):
+        class_labels(mask, parse_label_spec("central=254"))
     rgb_gray = LoadedImage(np.repeat(stored[:, :, None], 3, axis=2), geometry, "rgb.png")
-    assert label_array(rgb_gray).tolist() == stored.tolist()
+    assert class_labels(rgb_gray).tolist() == stored.tolist()
     rgb = rgb_gray.array.copy()
     rgb[0, 0, 1] = 7
-    with pytest.raises(DataError, match="rgb.png has 3 different channels"):
-        label_array(LoadedImage(rgb, geometry, "rgb.png"))
-    with pytest.raises(DataError, match="prob.nii.gz holds non-integer"):
-        label_array(LoadedImage(np.full((2, 2), 0.5, np.float32), geometry, "prob.nii.gz"))
-    assert label_array(LoadedImage(np.ones((2, 2), np.float32), geometry, "f.nii")).dtype == np.int64
+    with pytest.raises(DataError, match="rgb.png has 3 differing colour channels"):
+        class_labels(LoadedImage(rgb, geometry, "rgb.png"))
+    probabilities = LoadedImage(np.full((2, 2), 0.5, np.float32), geometry, "prob.nii.gz")
+    with pytest.raises(DataError, match="prob.nii.gz: mask has fractional values"):
+        class_labels(probabilities)
+    assert class_labels(probabilities, parse_label_spec("binary>=0.5")).tolist() == [[1, 1], [1, 1]]
+    whole = LoadedImage(np.ones((2, 2), np.float32), geometry, "f.nii")
+    assert class_labels(whole).dtype == np.int64
+    with pytest.raises(DataError, match="negative"):
+        class_labels(LoadedImage(np.full((2, 2), -1.0, np.float32), geometry, "n.nii"))
 
 
 def test_grid_check_names_both_files():
-    a = LoadedImage(np.zeros((3, 4, 5)), Geometry((1.0, 1.0, 2.0), (0.0,) * 3, tuple(np.eye(3).ravel())), "p.nii.gz")
-    b = LoadedImage(np.zeros((3, 4, 5)), Geometry((1.0, 1.0, 3.0), (0.0,) * 3, tuple(np.eye(3).ravel())), "g.nii.gz")
-    with pytest.raises(DataError, match=r"prediction p.nii.gz and ground truth g.nii.gz differ in geometry \(spacing"):
+    def geometry(z_spacing):
+        return Geometry((1.0, 1.0, z_spacing), (0.0,) * 3, tuple(np.eye(3).ravel()))
+
+    a = LoadedImage(np.zeros((3, 4, 5)), geometry(2.0), "p.nii.gz")
+    b = LoadedImage(np.zeros((3, 4, 5)), geometry(3.0), "g.nii.gz")
+    message = r"prediction p.nii.gz and ground truth g.nii.gz differ in geometry \(spacing"
+    with pytest.raises(DataError, match=message):
         check_same_grid(a, b)
     c = LoadedImage(np.zeros((3, 4, 6)), b.geometry, "g.nii.gz")
-    with pytest.raises(DataError, match=r"prediction p.nii.gz has shape \(3, 4, 5\) but ground truth g.nii.gz"):
+    message = r"prediction p.nii.gz has shape \(3, 4, 5\) but ground truth g.nii.gz"
+    with pytest.raises(DataError, match=message):
         check_same_grid(a, c)
     check_same_grid(b, b)
 
@@ -100,3 +117,13 @@ def test_evaluate_folders_uses_ground_truth_spacing(tmp_path):
     assert row["hd95"] == pytest.approx(4.0) and row["nsd"] < 1.0
     assert accumulator.distance_unit == "mm"
     assert match.ground_truth_only == ["unpaired"]
+
+
+def test_an_image_passed_as_labels_is_caught_unless_classes_are_named(tmp_path):
+    image = np.arange(400, dtype=np.uint16).reshape(20, 20)  # 400 distinct "labels"
+    write_image(tmp_path / "gt" / "scan.png", image)
+    write_image(tmp_path / "pred" / "scan.png", image)
+    with pytest.raises(DataError, match="scan.png holds 400 distinct values; is it an image"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "gt")
+    accumulator, _ = evaluate_folders(tmp_path / "pred", tmp_path / "gt", classes=[7])
+    assert accumulator.per_case_rows()[0]["dice"] == 1.0

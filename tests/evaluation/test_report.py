@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from samtune.evaluation.evaluate import EvalCase, evaluate_cases, write_report
-from samtune.evaluation.report import format_summary_table, write_text_atomic
+from samtune.evaluation.report import format_summary_table, write_per_case_csv
 
 
 def _accumulator():
@@ -47,7 +47,7 @@ def test_write_report_round_trip(tmp_path):
     assert dice["std"] == pytest.approx(math.sqrt(1 / 6))
     assert summary["classes"]["1"]["hd95"]["n_inf"] == 1
     assert summary["note"] == "x" and summary["nsd_tolerance"] == {"1": 1.0}
-    assert "1 lesion" in table and "0.500 ± 0.408" in table
+    assert "1 lesion" in table and "0.500 ± 0.408" in table and "1.000 ± 1.000 (+1 inf)" in table
     assert "1 infinite HD95 (mm) value(s)" in table
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["per_case.csv", "summary.json"]
 
@@ -62,12 +62,18 @@ def test_statistic_without_values_is_null_in_json(tmp_path):
     assert "-" in format_summary_table(accumulator.summary())
 
 
+def _one_row():
+    gt = np.zeros((6, 6), dtype=np.uint8)
+    gt[1:3, 1:3] = 1
+    return evaluate_cases([EvalCase("only", gt, gt)], classes=[1]).per_case_rows()
+
+
 def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path):
-    target = tmp_path / "summary.json"
+    target = tmp_path / "per_case.csv"
     target.write_text("old")
-    write_text_atomic(target, "new")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    write_per_case_csv(_one_row(), target)
+    assert target.read_text().startswith("case,class,")
+    assert [p.name for p in tmp_path.iterdir()] == ["per_case.csv"]
 
 
 def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
@@ -77,8 +83,21 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("samtune.evaluation.report.os.replace", fail)
+    monkeypatch.setattr("samtune.atomic.os.replace", fail)
     with pytest.raises(OSError):
-        write_text_atomic(target, "new")
+        write_per_case_csv(_one_row(), target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["per_case.csv"]
+
+
+def test_table_notes_cases_scored_by_the_both_empty_rule():
+    labels = np.zeros((6, 6), dtype=np.uint8)
+    labels[1:3, 1:3] = 1
+    with_two = labels.copy()
+    with_two[4:6, 4:6] = 2
+    cases = [EvalCase("a", with_two, with_two), EvalCase("b", labels, labels)]
+    table = format_summary_table(evaluate_cases(cases).summary())
+    assert "class 2: 1 of 2 case(s) have it in neither mask and score as perfect" in table
+    assert "class 1:" not in table
+    table = format_summary_table(evaluate_cases(cases, both_empty="nan").summary())
+    assert "neither mask" not in table and "class 2: 1 undefined Dice value(s)" in table

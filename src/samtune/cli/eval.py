@@ -1,9 +1,13 @@
 """`samtune eval`: Dice, IoU, HD95 and NSD per case and class, written to a folder.
 
     samtune eval --pred preds/ --gt labelsTr/ --out eval/ [--classes 1=tz 2=pz]
-                 [--nsd-tolerance 2] [--label-map 254=1 255=2]
+                 [--nsd-tolerance 2] [--label-map central=254,peripheral=255]
+    samtune eval --run runs/prostate [--data SOURCE] [--split val] --out eval/
 
-Writes ``per_case.csv`` and ``summary.json`` into ``--out`` and prints a summary table.
+The first form scores existing prediction files; the second predicts every case of a
+labelled source with a trained run first (`samtune.inference.run_eval`; prompted runs
+get their prompts from the ground truth). Writes ``per_case.csv`` and ``summary.json``
+into ``--out`` and prints a summary table.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ def parse_classes(items: list[str] | None) -> tuple[list[int] | None, dict[int, 
         try:
             value = int(label)
         except ValueError:
-            raise UserError(f"--classes: '{item}' is not LABEL or LABEL=NAME (e.g. 1 or 1=liver)") from None
+            raise UserError(
+                f"--classes: '{item}' is not LABEL or LABEL=NAME (e.g. 1 or 1=liver)"
+            ) from None
         if value <= 0:
-            raise UserError(f"--classes: label {value} must be a positive integer (0 is background)")
+            raise UserError(
+                f"--classes: label {value} must be a positive integer (0 is background)"
+            )
         if value in classes:
             raise UserError(f"--classes: label {value} is given twice")
         classes.append(value)
@@ -39,42 +47,37 @@ def parse_classes(items: list[str] | None) -> tuple[list[int] | None, dict[int, 
     return classes, names
 
 
-def parse_label_map(items: list[str] | None, flag: str) -> dict[int, int] | None:
-    """['254=1', '255=2'] or ['254,255=1'] -> {254: 1, 255: 2} / {254: 1, 255: 1}."""
-    if not items:
-        return None
-    mapping: dict[int, int] = {}
-    for item in items:
-        stored, sep, target = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            values = [int(v) for v in stored.split(",")]
-            label = int(target)
-        except ValueError:
-            raise UserError(
-                f"{flag}: '{item}' is not VALUE=CLASS or VALUE,VALUE=CLASS (e.g. 255=1)"
-            ) from None
-        for value in values:
-            if value in mapping and mapping[value] != label:
-                raise UserError(f"{flag}: value {value} is mapped to both {mapping[value]} and {label}")
-            mapping[value] = label
-    return mapping
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="score predictions against ground truth (Dice, IoU, HD95, NSD)",
         description=(
             "Score prediction label files against ground-truth label files matched by name "
-            "(case_01.nii.gz <-> case_01.png...). Metrics per case and class, using the ground "
-            "truth's spacing; writes per_case.csv and summary.json into --out."
+            "(case_01.nii.gz <-> case_01.png...), or (--run) predict every case of a labelled "
+            "source with a trained run and score it. Metrics per case and class, using the "
+            "ground truth's spacing; writes per_case.csv and summary.json into --out. With "
+            "--run, prompted runs are prompted from the ground truth: per slice and class, a "
+            "tight box of the class (box runs) or 5 seeded points from its innermost 10%% "
+            "(point runs); slices without the class get no prompt."
         ),
     )
     parser.add_argument("--pred", type=Path, metavar="DIR", help="folder of predicted label files")
     parser.add_argument("--gt", type=Path, metavar="DIR", help="folder of ground-truth label files")
-    parser.add_argument("--out", type=Path, metavar="DIR", required=True, help="folder for the reports")
+    parser.add_argument("--run", type=Path, metavar="RUN_DIR", help="a training run to predict with (instead of --pred/--gt)")
+    parser.add_argument(
+        "--data", metavar="SOURCE",
+        help="with --run: labelled cases (list file, nnU-Net folder, images/+masks/ folder, or a split "
+        "folder from `samtune data split`); default: the run's own validation data",
+    )
+    parser.add_argument(
+        "--split", choices=("train", "val"),
+        help="with --run: which list of a split folder (or of the run's own data) to use (default val)",
+    )
+    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="with --run: slices per forward (default 4)")
+    parser.add_argument("--device", default="cpu", help="with --run: cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", required=True, help="folder for the reports"
+    )
     parser.add_argument(
         "--classes", nargs="+", metavar="LABEL[=NAME]",
         help="class labels to score, optionally named (default: every non-zero label found)",
@@ -84,38 +87,52 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="normalised surface Dice tolerance in mm (pixels for PNG) (default: 2)",
     )
     parser.add_argument(
-        "--label-map", nargs="+", metavar="VALUE=CLASS",
-        help="map stored ground-truth values to classes, e.g. 254=1 255=2, or 254,255=1",
+        "--label-map", metavar="SPEC",
+        help="stored ground-truth values -> classes 1..K, named: 'central=254,peripheral=255', "
+        "'gland=254+255', or 'binary' (every non-zero value is class 1)",
     )
     parser.add_argument(
-        "--pred-label-map", nargs="+", metavar="VALUE=CLASS",
-        help="the same for the predictions (e.g. 255=1 for 0/255 PNG masks)",
+        "--pred-label-map", metavar="SPEC",
+        help="the same for the predictions, e.g. 'binary' for 0/255 PNG masks (samtune's own "
+        "predictions already hold classes 1..K)",
     )
     parser.add_argument(
         "--both-empty", choices=("perfect", "nan"), default="perfect",
         help="a class absent from both prediction and ground truth scores Dice/IoU/NSD 1 and "
         "HD95 0 ('perfect', default), or is left out and counted ('nan', as nnU-Net)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing reports in --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing reports in --out"
+    )
     parser.set_defaults(func=run)
 
 
 def _show_names(names: list[str]) -> str:
     shown = ", ".join(names[:_SHOWN_NAMES])
-    return shown + (f" ... and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else "")
+    hidden = len(names) - _SHOWN_NAMES
+    return shown + (f" ... and {hidden} more" if hidden > 0 else "")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.pred is None or args.gt is None:
-        raise UserError("give both --pred DIR and --gt DIR (folders of label files matched by name)")
     if not (math.isfinite(args.nsd_tolerance) and args.nsd_tolerance >= 0):
         raise UserError(f"--nsd-tolerance must be a finite number >= 0, got {args.nsd_tolerance}")
+    if args.run is not None:
+        return run_with_model(args)
+    if args.data is not None or args.split is not None:
+        raise UserError("--data and --split go with --run RUN_DIR; to score prediction files use --pred and --gt")
+    if args.pred is None or args.gt is None:
+        raise UserError(
+            "give both --pred DIR and --gt DIR (folders of label files matched by name), "
+            "or --run RUN_DIR to predict and score a data source"
+        )
     classes, names = parse_classes(args.classes)
-    label_map = parse_label_map(args.label_map, "--label-map")
-    pred_label_map = parse_label_map(args.pred_label_map, "--pred-label-map")
 
+    from samtune.data.labels import parse_label_spec
     from samtune.evaluation.evaluate import report_paths, write_report
     from samtune.evaluation.folders import evaluate_folders
+
+    label_map = parse_label_spec(args.label_map) if args.label_map else None
+    pred_label_map = parse_label_spec(args.pred_label_map) if args.pred_label_map else None
 
     existing = [path for path in report_paths(args.out) if path.exists()]
     if existing and not args.overwrite:
@@ -134,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     extra = {
         "pred_dir": str(args.pred),
         "gt_dir": str(args.gt),
-        "label_map": {str(k): v for k, v in (label_map or {}).items()},
-        "pred_label_map": {str(k): v for k, v in (pred_label_map or {}).items()},
+        "label_map": label_map.describe() if label_map else None,
+        "pred_label_map": pred_label_map.describe() if pred_label_map else None,
         "unmatched": match.report(),
     }
     table = write_report(accumulator, args.out, extra)
@@ -146,7 +163,35 @@ def run(args: argparse.Namespace) -> int:
         (match.skipped, "entries skipped (not image files)"),
     ):
         if listed:
-            print(f"samtune: warning: {len(listed)} {what}, not scored: {_show_names(listed)}", file=sys.stderr)
+            print(
+                f"samtune: warning: {len(listed)} {what}, not scored: {_show_names(listed)}",
+                file=sys.stderr,
+            )
     per_case_path, summary_path = report_paths(args.out)
     print(f"{len(accumulator)} cases scored; wrote {per_case_path} and {summary_path}")
+    return 0
+
+
+def run_with_model(args: argparse.Namespace) -> int:
+    """`samtune eval --run RUN_DIR [--data SOURCE] [--split val]`."""
+    if args.pred is not None or args.gt is not None:
+        raise UserError("--run predicts the cases itself: drop --pred/--gt (or drop --run to score files)")
+    if args.pred_label_map:
+        raise UserError("--pred-label-map applies to --pred files; with --run the predictions are the run's classes")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    classes, names = parse_classes(args.classes)
+    if names:
+        raise UserError("with --run the class names come from the run; give --classes as plain labels (e.g. 1 2)")
+
+    from samtune.inference.run_eval import evaluate_run
+
+    result = evaluate_run(
+        args.run, args.out, data=args.data, split=args.split, label_spec=args.label_map, classes=classes,
+        nsd_tolerance=args.nsd_tolerance, both_empty=args.both_empty, batch_size=args.batch_size,
+        device=args.device, overwrite=args.overwrite,
+    )
+    print(result.table)
+    print(f"{len(result.accumulator)} cases of {result.source} scored; wrote {result.per_case_path} "
+          f"and {result.summary_path}")
     return 0

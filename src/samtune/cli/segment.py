@@ -39,13 +39,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from samtune.data.readers import read_image
     from samtune.errors import UserError
     from samtune.inference.overlay import overlay, save_png
-    from samtune.inference.prompted import segment_prompted
-    from samtune.models.registry import create_model
+    from samtune.inference.predictor import Predictor
+    from samtune.inference.prompted import check_prompts
 
     outputs = [Path(p) for p in (args.out, args.overlay) if p]
     for path in outputs:
@@ -53,17 +51,16 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path} exists; pass --overwrite to replace it")
     image = read_image(args.image)
     array = take_slice(image, args.slice, args.axis, source=args.image)
-    model = create_model(args.model, checkpoint=args.checkpoint, pretrained=True, device=args.device)
     points = [tuple(p) for p in (args.point or [])] + [tuple(p) for p in (args.negative_point or [])]
     labels = [1] * len(args.point or []) + [0] * len(args.negative_point or [])
-    result = segment_prompted(
-        model, array, box=tuple(args.box) if args.box else None, points=points or None, point_labels=labels or None
-    )
-    save_png(result.mask.astype(np.uint8) * 255, args.out)
+    box = tuple(args.box) if args.box else None
+    check_prompts(array.shape[:2], box, points)  # before the model loads: fail fast
+    predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+    mask = predictor.predict_image(array, box=box, points=points or None, point_labels=labels or None)
+    save_png(mask * 255, args.out)
     if args.overlay:
-        save_png(overlay(array, result.mask.astype(np.uint8)), args.overlay)
-    area = int(result.mask.sum())
-    print(f"{args.out}: {area} object pixels of {result.mask.size} (predicted IoU {result.iou:.3f})")
+        save_png(overlay(array, mask), args.overlay)
+    print(f"{args.out}: {int(mask.sum())} object pixels of {mask.size}")
     return 0
 
 

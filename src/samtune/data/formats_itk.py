@@ -35,6 +35,41 @@ def _to_loaded(image: sitk.Image, path: Path) -> LoadedImage:
     return LoadedImage(array, Geometry.from_sitk(image), path)
 
 
+_FLOAT_PIXELS = {sitk.sitkFloat32, sitk.sitkFloat64, sitk.sitkVectorFloat32, sitk.sitkVectorFloat64}
+_NIFTI_FLOAT_TYPES = {16: np.float32, 64: np.float64}  # NIfTI datatype codes
+
+
+def nifti_nonfinite_count(path: Path) -> int:
+    """NaN/inf values stored in a float NIfTI file, counted from its raw bytes.
+
+    ITK 5's NIfTI reader replaces every NaN/inf with 0 without a word (fixed in ITK 6,
+    InsightSoftwareConsortium/ITK#6683); this lets us refuse such files instead.
+    """
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    for order in ("<", ">"):
+        size = int(np.frombuffer(data[:4], dtype=f"{order}i4")[0])
+        if size == 348:  # NIfTI-1
+            datatype = int(np.frombuffer(data[70:72], dtype=f"{order}i2")[0])
+            offset = int(np.frombuffer(data[108:112], dtype=f"{order}f4")[0])
+            break
+        if size == 540:  # NIfTI-2
+            datatype = int(np.frombuffer(data[12:14], dtype=f"{order}i2")[0])
+            offset = int(np.frombuffer(data[168:176], dtype=f"{order}i8")[0])
+            break
+    else:
+        return 0
+    if datatype not in _NIFTI_FLOAT_TYPES:
+        return 0
+    dtype = np.dtype(_NIFTI_FLOAT_TYPES[datatype]).newbyteorder(order)
+    usable = (len(data) - offset) // dtype.itemsize * dtype.itemsize
+    values = np.frombuffer(data[offset: offset + usable], dtype=dtype)
+    return int((~np.isfinite(values)).sum())
+
+
 def read_itk(path: Path) -> LoadedImage:
     """Read one NIfTI / NRRD / MHA / MHD (or any SimpleITK-readable) file."""
     path = Path(path)
@@ -44,6 +79,14 @@ def read_itk(path: Path) -> LoadedImage:
         raise DataError(
             f"cannot read {path}: {_itk_message(error)}; check the file is complete and not corrupt"
         ) from error
+    name = path.name.lower()
+    if image.GetPixelID() in _FLOAT_PIXELS and (name.endswith(".nii") or name.endswith(".nii.gz")):
+        count = nifti_nonfinite_count(path)
+        if count:
+            raise DataError(
+                f"{path}: {count} NaN or infinite value(s) stored in the file; fix or replace "
+                "them (SimpleITK would silently read them as 0)"
+            )
     return _to_loaded(image, path)
 
 

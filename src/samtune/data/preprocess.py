@@ -1,4 +1,6 @@
-"""Intensity normalisation and the invertible resize-and-pad into a model's input frame.
+"""Model-ready images: the invertible resize-and-pad into a model's input frame.
+
+Intensity normalisation lives in `samtune.data.intensity` and is re-exported here.
 
 Two pixel frames appear here:
 
@@ -21,183 +23,30 @@ structures thinner than ``max(H, W) / S`` pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from samtune.data.intensity import (  # re-exported: callers import them from here
+    CT_WINDOWS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MR_PERCENTILES,
+    NORMALIZATIONS,
+    Normalization,
+    intensity_range,
+    normalize_channels,
+    normalize_intensity,
+    scale_intensity,
+)
 from samtune.errors import DataError
 
-Normalization = Literal["imagenet", "minmax"]
-NORMALIZATIONS: tuple[str, ...] = ("imagenet", "minmax")
-
-# ImageNet statistics on 0..255 pixels, as used by SAM and MobileSAM.
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-
-# Common CT windows, (level, width) in Hounsfield units.
-CT_WINDOWS: dict[str, tuple[float, float]] = {
-    "abdomen": (40.0, 400.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-    "liver": (60.0, 150.0),
-    "lung": (-600.0, 1500.0),
-    "mediastinum": (50.0, 350.0),
-}
-# MR intensities are clipped to these percentiles by default (study / MedSAM practice).
-MR_PERCENTILES = (0.5, 99.5)
-
-
-def _to_three_channels(image: np.ndarray) -> np.ndarray:
-    """[H,W] or [H,W,C] (C in 1, 2=gray+alpha, 3, 4=RGBA) -> float64 [H,W,3]."""
-    if image.ndim == 2:
-        gray = image.astype(np.float64)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if image.ndim != 3:
-        raise DataError(
-            f"expected a 2D image [H,W] or [H,W,C], got an array of shape {image.shape}; "
-            "slice volumes into 2D first"
-        )
-    channels = image.shape[2]
-    if channels in (1, 2):  # gray, gray+alpha: alpha is display-only, drop it
-        return np.repeat(image[:, :, :1].astype(np.float64), 3, axis=2)
-    if channels in (3, 4):  # RGB, RGBA
-        return image[:, :, :3].astype(np.float64)
-    raise DataError(
-        f"image has {channels} channels (shape {image.shape}); SAM-family models take 1 "
-        "(gray) or 3 (RGB) channels: select up to 3 channels"
-    )
-
-
-def _clip_window(image: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    level, width = float(window[0]), float(window[1])
-    if not width > 0:
-        raise DataError(f"CT window width must be positive, got level={level}, width={width}")
-    return np.clip(image, level - width / 2.0, level + width / 2.0)
-
-
-def _clip_percentiles(image: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
-    low, high = float(percentiles[0]), float(percentiles[1])
-    if not 0.0 <= low < high <= 100.0:
-        raise DataError(
-            f"percentiles must satisfy 0 <= low < high <= 100, got ({low}, {high})"
-        )
-    lo_value, hi_value = np.percentile(image, [low, high])
-    return np.clip(image, lo_value, hi_value)
-
-
-def _minmax(image: np.ndarray, scale: float) -> np.ndarray:
-    lo, hi = float(image.min()), float(image.max())
-    if hi <= lo:  # constant image: no contrast to keep
-        return np.zeros_like(image)
-    return (image - lo) * (scale / (hi - lo))
-
-
-def normalize_intensity(
-    image: np.ndarray,
-    normalization: Normalization,
-    window: tuple[float, float] | None = None,
-    percentiles: tuple[float, float] | None = None,
-    value_range: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """Normalise a 2D image for a SAM-family encoder.
-
-    Args:
-        image: [H,W] gray or [H,W,C] with C = 1, 2 (gray+alpha), 3 (RGB) or 4 (RGBA);
-            any numeric dtype. Alpha channels are dropped; gray is replicated to 3 channels.
-        normalization: "imagenet" (SAM, MobileSAM): pixels on 0..255, then
-            ``(x - mean) / std`` per channel with ImageNet statistics. uint8 data is used as
-            is; any other dtype, or uint8 data that was clipped, is min-max scaled to 0..255.
-            "minmax" (MedSAM, LiteMedSAM): ``(x - min) / (max - min)`` to [0, 1].
-            Min and max are taken over all channels together (colour balance is kept); a
-            constant image becomes all zeros.
-        window: optional CT window ``(level, width)``: values are first clipped to
-            ``[level - width/2, level + width/2]`` (see `CT_WINDOWS`).
-        percentiles: optional MR clipping ``(low, high)`` in percent, e.g. (0.5, 99.5):
-            values are first clipped to these percentiles of the image.
-        value_range: optional ``(low, high)`` fixed for a whole volume (see
-            `intensity_range`): values are clipped to it and it replaces the slice's own
-            min/max, so that every slice of a volume is scaled alike. Excludes `window` and
-            `percentiles` (fold them into the range instead).
-
-    Returns:
-        float32 array [H,W,3].
-    """
-    if normalization not in NORMALIZATIONS:
-        raise DataError(
-            f"unknown normalization '{normalization}'; choose one of {list(NORMALIZATIONS)}"
-        )
-    if window is not None and percentiles is not None:
-        raise DataError("give either a CT window or MR percentiles, not both")
-    array = np.asarray(image)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"image must be numeric, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise DataError("image is complex-valued; take its magnitude first")
-    rgb = _to_three_channels(array)
-    if not np.isfinite(rgb).all():
-        raise DataError("image contains NaN or infinite values; fix or mask them first")
-    if value_range is not None:
-        if window is not None or percentiles is not None:
-            raise DataError("value_range already includes the window/percentiles; give only one")
-        return _scale_to_range(rgb, value_range, normalization)
-    clipped = window is not None or percentiles is not None
-    if window is not None:
-        rgb = _clip_window(rgb, window)
-    if percentiles is not None:
-        rgb = _clip_percentiles(rgb, percentiles)
-
-    if normalization == "minmax":
-        return _minmax(rgb, 1.0).astype(np.float32)
-    if array.dtype == np.uint8 and not clipped:
-        pixels = rgb
-    else:
-        pixels = _minmax(rgb, 255.0)
-    mean = np.asarray(IMAGENET_MEAN, dtype=np.float64)
-    std = np.asarray(IMAGENET_STD, dtype=np.float64)
-    return ((pixels - mean) / std).astype(np.float32)
-
-
-def _scale_to_range(
-    rgb: np.ndarray, value_range: tuple[float, float], normalization: str
-) -> np.ndarray:
-    low, high = float(value_range[0]), float(value_range[1])
-    if high < low:
-        raise DataError(f"value_range must be (low, high) with low <= high, got {value_range}")
-    scale = 1.0 if normalization == "minmax" else 255.0
-    if high == low:
-        unit = np.zeros_like(rgb)
-    else:
-        unit = (np.clip(rgb, low, high) - low) * (scale / (high - low))
-    if normalization == "minmax":
-        return unit.astype(np.float32)
-    mean = np.asarray(IMAGENET_MEAN, dtype=np.float64)
-    std = np.asarray(IMAGENET_STD, dtype=np.float64)
-    return ((unit - mean) / std).astype(np.float32)
-
-
-def intensity_range(
-    volume: np.ndarray,
-    window: tuple[float, float] | None = None,
-    percentiles: tuple[float, float] | None = None,
-    keep_uint8: bool = False,
-) -> tuple[float, float]:
-    """(low, high) to pass as ``value_range`` for every slice of ``volume`` (any shape).
-
-    The CT window's bounds after clipping the volume (as `normalize_intensity` does per
-    image), else the volume's percentiles, else its min/max. With ``keep_uint8`` and
-    neither window nor percentiles, uint8 data keeps (0, 255), matching "imagenet" on
-    8-bit images.
-    """
-    array = np.asarray(volume)
-    if keep_uint8 and array.dtype == np.uint8 and window is None and percentiles is None:
-        return 0.0, 255.0
-    if window is not None:
-        array = _clip_window(array.astype(np.float64), window)
-    if percentiles is not None:
-        array = _clip_percentiles(array.astype(np.float64), percentiles)
-    return float(array.min()), float(array.max())
+__all__ = [
+    "CT_WINDOWS", "IMAGENET_MEAN", "IMAGENET_STD", "MR_PERCENTILES", "NORMALIZATIONS",
+    "Normalization", "ResizePad", "intensity_range", "nearest_indices", "normalize_channels",
+    "normalize_intensity", "prepare_image", "scale_intensity",
+]
 
 
 def nearest_indices(size_in: int, size_out: int) -> np.ndarray:
@@ -275,6 +124,33 @@ class ResizePad:
         size = self.image_size
         tensor = F.pad(tensor, (0, size - new_w, 0, size - new_h), value=0.0)
         return tensor[0].contiguous()
+
+    def scaled_image(self, scaled: np.ndarray, normalization: Normalization) -> torch.Tensor:
+        """`scale_intensity` output [H,W,1|3] -> normalised float32 tensor [3,S,S].
+
+        Same result as ``image(normalize_intensity(...))`` (per-channel normalisation
+        commutes with bilinear resizing) but a gray image is resized once, not three times.
+        """
+        array = np.asarray(scaled, dtype=np.float32)
+        if array.ndim != 3 or array.shape[:2] != tuple(self.original_size):
+            raise DataError(
+                f"image of shape {array.shape} does not match original size {self.original_size}"
+            )
+        tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+        new_h, new_w = self.resized_size
+        if (new_h, new_w) != tuple(self.original_size):
+            tensor = F.interpolate(
+                tensor, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
+            )
+        out = torch.zeros(3, self.image_size, self.image_size, dtype=torch.float32)
+        view = out[:, :new_h, :new_w]
+        view.copy_(tensor[0].expand(3, new_h, new_w))
+        if normalization == "imagenet":  # in place: (x - mean) / std per channel
+            view.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None])
+            view.div_(torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None])
+        elif normalization != "minmax":
+            normalize_channels(tensor[0], normalization, channel_axis=0)  # raises the error
+        return out
 
     def mask(self, mask: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Label mask [...,H,W] (original frame) -> int64 tensor [...,S,S], nearest, pad 0."""
@@ -366,8 +242,8 @@ def prepare_image(
     For slices of a volume pass ``value_range=intensity_range(volume, ...)`` so that all
     slices share one intensity scale.
     """
-    normalized = normalize_intensity(
+    scaled = scale_intensity(
         image, normalization, window=window, percentiles=percentiles, value_range=value_range
     )
-    transform = ResizePad(original_size=tuple(normalized.shape[:2]), image_size=int(image_size))
-    return transform.image(normalized), transform
+    transform = ResizePad(original_size=tuple(scaled.shape[:2]), image_size=int(image_size))
+    return transform.scaled_image(scaled, normalization), transform

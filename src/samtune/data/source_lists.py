@@ -20,6 +20,7 @@ accepted:
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from samtune.data.readers import extension_of
@@ -64,9 +65,9 @@ def _resolve(text: str, root: Path) -> Path:
     if candidate.is_absolute():
         if candidate.exists():
             return candidate
-        relative = root / text.lstrip("/\\")
+        relative = Path(os.path.normpath(root / text.lstrip("/\\")))
         return relative if relative.exists() else candidate
-    return root / candidate
+    return Path(os.path.normpath(root / candidate))  # fold 'a/../b' from split lists
 
 
 def _choose_root(path: Path, entries: list[tuple[list[str], str]]) -> Path:

@@ -4,7 +4,8 @@ Summaries (per class and metric): ``mean``, ``median`` and ``std`` (population s
 ddof=0) over the *finite* values, with counts: ``n`` finite values used, ``n_nan``
 undefined values (only with ``both_empty="nan"``) and ``n_inf`` infinite HD95 values
 (exactly one of prediction / ground truth empty). Nothing is dropped without being
-counted; a statistic with no finite value is ``None``. ``mean_over_classes`` is the
+counted; a statistic with no finite value is ``None``. Per class, ``n_both_empty`` says
+how many cases had the class in neither mask (scored by the both-empty rule). ``mean_over_classes`` is the
 unweighted mean of the class means (macro average).
 
 When a case is added without an explicit class list, its classes are the non-zero
@@ -33,7 +34,9 @@ from samtune.evaluation.metrics import (
     tolerance_for,
 )
 
-PER_CASE_COLUMNS: tuple[str, ...] = ("case", "class", "name", *METRIC_NAMES, "gt_voxels", "pred_voxels")
+PER_CASE_COLUMNS: tuple[str, ...] = (
+    "case", "class", "name", *METRIC_NAMES, "gt_voxels", "pred_voxels"
+)
 
 
 @dataclass
@@ -150,15 +153,18 @@ class MetricAccumulator:
     def summary(self) -> dict[str, object]:
         """Per-class statistics of every metric; see the module docstring."""
         values: dict[int, dict[str, list[float]]] = {}
+        both_empty: dict[int, int] = {}
         for _, c, m in self._case_items():
             per_metric = values.setdefault(c, {name: [] for name in METRIC_NAMES})
             for name in METRIC_NAMES:
                 per_metric[name].append(getattr(m, name))
+            both_empty[c] = both_empty.get(c, 0) + (m.gt_voxels == 0 and m.pred_voxels == 0)
         per_class: dict[int, dict[str, object]] = {}
         for c in sorted(values):
             entry: dict[str, object] = {
                 "name": self.class_names.get(c, ""),
                 "n_cases": len(values[c]["dice"]),
+                "n_both_empty": both_empty[c],
             }
             entry.update({name: summarize_values(values[c][name]) for name in METRIC_NAMES})
             per_class[c] = entry

@@ -17,11 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from samtune.data.geometry import LoadedImage
+from samtune.data.labels import LabelMap, label_array, require_integer_labels
 from samtune.data.readers import extension_of, format_for, is_image_path, read_image
 from samtune.errors import DataError, UserError
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import EvalCase, evaluate_cases
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
+
+# Scoring every label found is refused above this many distinct values per file.
+MAX_AUTO_CLASSES = 100
 
 
 def case_name(path: Path) -> str:
@@ -87,43 +91,21 @@ def match_folders(pred_dir: Path, gt_dir: Path) -> FolderMatch:
     )
 
 
-def apply_label_map(labels: np.ndarray, label_map: Mapping[int, int], path: Path) -> np.ndarray:
-    """Map stored values to classes; 0 stays 0 unless mapped, other unmapped values are an error."""
-    mapping = {0: 0, **{int(k): int(v) for k, v in label_map.items()}}
-    values = np.unique(labels)
-    unknown = [int(v) for v in values if int(v) not in mapping]
-    if unknown:
-        raise DataError(
-            f"{path} holds label value(s) {unknown} that the label map "
-            f"{sorted(label_map.items())} does not list; add them to the map"
-        )
-    mapped = np.zeros(labels.shape, dtype=np.int64)
-    for value in values:
-        mapped[labels == value] = mapping[int(value)]
-    return mapped
+def class_labels(loaded: LoadedImage, label_map: LabelMap | None = None) -> np.ndarray:
+    """The integer class map of a mask file, [y, x] or [z, y, x]; refuses anything lossy.
 
-
-def label_array(loaded: LoadedImage, label_map: Mapping[int, int] | None = None) -> np.ndarray:
-    """The integer label map of a mask file, [y, x] or [z, y, x]; refuses anything lossy."""
-    array, path = loaded.array, loaded.path
-    if loaded.channels > 1:
-        first = array[..., 0]
-        if not all(np.array_equal(first, array[..., i]) for i in range(1, loaded.channels)):
-            raise DataError(
-                f"{path} has {loaded.channels} different channels; a label file must hold one "
-                "label value per pixel (save it as a single-channel image)"
-            )
-        array = first
-    if not np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_:
-        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
-            raise DataError(
-                f"{path} holds non-integer values; a label file holds class numbers "
-                "(threshold probability maps first)"
-            )
+    ``label_map`` turns stored values into classes 1..K (an undeclared value is an error);
+    without it the stored values are the classes.
+    """
+    where = str(loaded.path)
+    array = label_array(loaded)  # one channel, finite, no negative integers
+    # Without a binary threshold in the map, fractional values are refused.
+    require_integer_labels(array, label_map or LabelMap.binary(), where)
+    if label_map is not None:
+        return label_map.apply(array, where)
     if array.size and array.min() < 0:
-        raise DataError(f"{path} holds negative label values; labels must be >= 0")
-    labels = array.astype(np.int64)
-    return apply_label_map(labels, label_map, path) if label_map else labels
+        raise DataError(f"{where} holds negative label values; labels must be >= 0")
+    return array.astype(np.int64)
 
 
 def check_same_grid(pred: LoadedImage, gt: LoadedImage) -> None:
@@ -148,21 +130,32 @@ def distance_unit(gt_paths: Sequence[Path]) -> str:
     return "mm" if kept == {True} else "pixel" if kept == {False} else "mm or pixel"
 
 
+def _check_label_count(labels: np.ndarray, path: Path) -> None:
+    """Catch an intensity image passed as a label file before scoring each value as a class."""
+    count = len(np.unique(labels))
+    if count > MAX_AUTO_CLASSES:
+        raise DataError(
+            f"{path} holds {count} distinct values; is it an image rather than a label file? "
+            "If it really is a label map, name the classes to score with --classes"
+        )
+
+
 def _cases(
     match: FolderMatch,
-    label_map: Mapping[int, int] | None,
-    pred_label_map: Mapping[int, int] | None,
+    label_map: LabelMap | None,
+    pred_label_map: LabelMap | None,
+    auto_classes: bool,
 ) -> Iterator[EvalCase]:
     for name, pred_path, gt_path in match.pairs:
         pred = read_image(pred_path, role="mask")
         gt = read_image(gt_path, role="mask")
         check_same_grid(pred, gt)
-        yield EvalCase(
-            case_id=name,
-            pred_labels=label_array(pred, pred_label_map),
-            gt_labels=label_array(gt, label_map),
-            spacing=gt.geometry.array_spacing,
-        )
+        pred_labels = class_labels(pred, pred_label_map)
+        gt_labels = class_labels(gt, label_map)
+        if auto_classes:
+            _check_label_count(pred_labels, pred_path)
+            _check_label_count(gt_labels, gt_path)
+        yield EvalCase(name, pred_labels, gt_labels, spacing=gt.geometry.array_spacing)
 
 
 def evaluate_folders(
@@ -172,18 +165,22 @@ def evaluate_folders(
     nsd_tolerance: float | Mapping[int, float] = DEFAULT_NSD_TOLERANCE_MM,
     both_empty: BothEmpty = "perfect",
     class_names: Mapping[int, str] | None = None,
-    label_map: Mapping[int, int] | None = None,
-    pred_label_map: Mapping[int, int] | None = None,
+    label_map: LabelMap | None = None,
+    pred_label_map: LabelMap | None = None,
 ) -> tuple[MetricAccumulator, FolderMatch]:
     """Match, read (one case at a time), check grids and score every matched case.
 
-    ``label_map`` maps stored ground-truth values to classes (e.g. {254: 1, 255: 2});
-    ``pred_label_map`` does the same for predictions. Returns the accumulator and the match
+    ``label_map`` maps stored ground-truth values to classes 1..K (e.g.
+    ``parse_label_spec("central=254,peripheral=255")``); ``pred_label_map`` does the same
+    for predictions (samtune's own predictions already hold classes 1..K). Class names
+    default to the ground-truth map's names. Returns the accumulator and the match
     (whose ``prediction_only`` / ``ground_truth_only`` / ``skipped`` lists must be shown).
     """
     match = match_folders(pred_dir, gt_dir)
+    if label_map is not None:
+        class_names = {**dict(enumerate(label_map.classes, start=1)), **(class_names or {})}
     accumulator = evaluate_cases(
-        _cases(match, label_map, pred_label_map),
+        _cases(match, label_map, pred_label_map, auto_classes=classes is None),
         classes=classes,
         nsd_tolerance=nsd_tolerance,
         both_empty=both_empty,

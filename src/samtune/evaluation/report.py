@@ -1,6 +1,6 @@
 """Evaluation outputs: ``per_case.csv``, ``summary.json`` and a printed table.
 
-Files are written atomically (a temporary file in the same folder, then ``os.replace``)
+Files are written atomically (`samtune.atomic.atomic_path`: a temporary file in the same folder, then a rename)
 so an interrupted run never leaves a half-written report. Per-case values are written
 with full precision; ``inf`` / ``nan`` appear as those words (pandas reads them back).
 ``summary.json`` is strict JSON: statistics without a finite value are ``null``.
@@ -11,11 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from samtune.atomic import atomic_path
 from samtune.evaluation.accumulator import PER_CASE_COLUMNS
 from samtune.evaluation.metrics import METRIC_NAMES
 
@@ -25,19 +24,6 @@ SUMMARY_FILE = "summary.json"
 _HEADERS = {"dice": "Dice", "iou": "IoU", "hd95": "HD95", "nsd": "NSD"}
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_per_case_csv(rows: Sequence[Mapping[str, object]], path: Path) -> None:
     """One line per (case, class), columns `PER_CASE_COLUMNS`."""
     buffer = io.StringIO()
@@ -45,7 +31,8 @@ def write_per_case_csv(rows: Sequence[Mapping[str, object]], path: Path) -> None
     writer.writeheader()
     for row in rows:
         writer.writerow({key: row[key] for key in PER_CASE_COLUMNS})
-    write_text_atomic(path, buffer.getvalue())
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8", newline="")
 
 
 def write_summary_json(
@@ -55,13 +42,17 @@ def write_summary_json(
     document = {**summary, **(extra or {})}
     # allow_nan=False: a NaN/inf that slipped through is a bug, not "NaN" in the file.
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    write_text_atomic(path, text)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _cell(stats: Mapping[str, object]) -> str:
-    if stats["mean"] is None:
-        return "-"
-    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    text = "-" if stats["mean"] is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    # Flag left-out values in the cell itself, so a mean over fewer cases is never read
+    # as a mean over all of them.
+    counts = (("n_inf", "inf"), ("n_nan", "nan"))
+    left_out = [f"{stats[key]} {word}" for key, word in counts if stats[key]]
+    return text + (f" (+{', '.join(left_out)})" if left_out else "")
 
 
 def format_summary_table(summary: Mapping[str, object]) -> str:
@@ -77,6 +68,11 @@ def format_summary_table(summary: Mapping[str, object]) -> str:
     for label, entry in classes.items():
         title = f"{label} {entry['name']}".strip()
         lines.append([title, str(entry["n_cases"]), *(_cell(entry[m]) for m in METRIC_NAMES)])
+        if entry["n_both_empty"] and summary.get("both_empty") == "perfect":
+            notes.append(
+                f"class {title}: {entry['n_both_empty']} of {entry['n_cases']} case(s) have it in "
+                "neither mask and score as perfect (--both-empty nan leaves them out)"
+            )
         for metric in METRIC_NAMES:
             stats = entry[metric]
             if stats["n_inf"]:
@@ -94,6 +90,8 @@ def format_summary_table(summary: Mapping[str, object]) -> str:
         cells = ["-" if macro[m] is None else f"{macro[m]:.3f}" for m in METRIC_NAMES]
         lines.append(["mean of classes", "", *cells])
     widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    rendered = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in lines]
+    rendered = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in lines
+    ]
     rendered.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(rendered + notes)

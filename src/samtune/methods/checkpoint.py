@@ -3,9 +3,8 @@
 A tuning directory holds two files:
 
 ``tuning.safetensors``
-    Every trainable parameter, plus the persistent buffers of modules that own
-    trainable parameters (BatchNorm running statistics under `full`), keyed by the
-    tuned model's state-dict names (official names for base parameters, ``tuning.*``
+    Every trainable parameter (and any persistent buffer of injected modules), keyed
+    by the tuned model's state-dict names (official names for base parameters, ``tuning.*``
     for injected ones). Frozen base weights are not repeated: LoRA on LiteMedSAM's
     encoder and decoder is ~0.2 MB.
 ``tuning.json``
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 from samtune.atomic import atomic_path
 from samtune.errors import CheckpointError, UserError
 from samtune.methods.merging import is_merged
+from samtune.methods.tuning import TUNING_ATTR, TUNING_PREFIX
 from samtune.methods.strategy import (
     Strategy,
     apply_strategy,
@@ -87,20 +87,15 @@ class TuningRecord:
 
 
 def tuned_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """The tensors a strategy changes: trainable parameters and the persistent buffers of
-    modules that own trainable parameters, under the model's state-dict names."""
-    state = {}
-    for prefix, module in model.named_modules():
-        own = dict(module.named_parameters(recurse=False))
-        if not any(p.requires_grad for p in own.values()):
-            continue
-        dot = f"{prefix}." if prefix else ""
-        for name, param in own.items():
-            if param.requires_grad:
-                state[dot + name] = param
-        for name, buffer in module.named_buffers(recurse=False):
-            if buffer is not None and name not in module._non_persistent_buffers_set:
-                state[dot + name] = buffer
+    """What a strategy changes: every trainable parameter, plus any persistent buffer of
+    the injected modules, under the model's state-dict names.
+
+    Base buffers never change: BatchNorm layers are kept in eval mode (`apply_strategy`).
+    """
+    state = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    container = getattr(model, TUNING_ATTR, None)
+    if container is not None:
+        state.update(container.state_dict(prefix=TUNING_PREFIX, keep_vars=True))
     return state
 
 

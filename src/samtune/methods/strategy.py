@@ -16,8 +16,13 @@ says, in this order:
    classes, and a random head left frozen (a bug of the study's adapter mode) can
    never learn. ``iou_token`` keeps its pretrained meaning (one token read by the IoU
    head) and follows the method like any other parameter.
-4. Parts that do not train are kept in eval mode (see `tuning.keep_in_eval`): untouched
-   components, and BatchNorm layers whose parameters are frozen (TinyViT's conv BN).
+4. Parts kept in eval mode whatever ``model.train()`` says (see `tuning.keep_in_eval`):
+   components that do not train at all, and every BatchNorm layer (TinyViT's conv
+   stages and depthwise convs). BatchNorm running statistics stay the pretrained ones
+   even under `full`, whose affine parameters still train: batches of one or a few
+   medical slices give statistics unlike the pretraining ones, gradient checkpointing
+   would update them twice per step, and frozen statistics keep the saved weights
+   (trainable parameters only) sufficient to rebuild the model.
 
 Parameters the model itself marks frozen before `apply_strategy` (MobileSAM's unused
 classification head) stay frozen under `full`: they take no part in the forward pass.
@@ -52,7 +57,8 @@ class MethodOptions:
     """Method options; None means the method's default (`Method.defaults`).
 
     rank, alpha, dropout: LoRA/DoRA rank r, scaling alpha (update = alpha/r * B A) and
-        dropout on the branch input. Defaults r=4, alpha=4 (scale 1, as in the study).
+        dropout on the branch input. Defaults: r=4, alpha=r (scale 1, as in the study's
+        LoRA), no dropout.
     blocks: image-encoder transformer blocks to adapt (global indices, see
         `samtune.methods.sites`); None adapts all. The mask decoder is always adapted
         in full (it has two blocks).
@@ -150,7 +156,13 @@ def study_strategies(
     ]
 
 
-def _check_model(model: nn.Module) -> None:
+def _check_model(model: nn.Module, strategy: Strategy) -> None:
+    spec_name = getattr(getattr(model, "spec", None), "name", None)
+    if spec_name is not None and spec_name != strategy.backbone:
+        raise UserError(
+            f"strategy {strategy.name} is for backbone '{strategy.backbone}', "
+            f"but the model is '{spec_name}'"
+        )
     missing = [c for c in ALL_COMPONENTS if not isinstance(getattr(model, c, None), nn.Module)]
     if missing:
         raise UserError(f"{type(model).__name__} is not a SAM-family model: it has no {', '.join(missing)}")
@@ -167,7 +179,7 @@ def apply_strategy(model: nn.Module, strategy: Strategy, num_classes_changed: bo
     Modifies `model` in place and returns it. `get_strategy(model)` reads the strategy
     back; `trainable_parameters(model)` lists what trains.
     """
-    _check_model(model)
+    _check_model(model, strategy)
     method = get_method(strategy.method)
     options = strategy.resolved_options()
     components = COMPONENTS[strategy.component]
@@ -191,9 +203,7 @@ def _keep_frozen_parts_in_eval(model: nn.Module, components: tuple[str, ...], he
         if name not in touched:
             keep_in_eval(getattr(model, name))
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-            p.requires_grad for p in module.parameters(recurse=False)
-        ):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
             keep_in_eval(module)
 
 

@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from samtune.models.common import LayerNorm2d
+
 # MobileSAM keeps TinyViT's ImageNet classifier (LayerNorm + Linear to 1000 classes) in its
 # checkpoint although SAM never uses it.
 _HEAD_CLASSES = 1000
@@ -268,20 +270,6 @@ class Stage(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
 
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channels of [B, C, H, W] (eps 1e-6), parameters `weight`, `bias`."""
-
-    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        normed = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
-        return normed.permute(0, 3, 1, 2)
-
-
 class TinyViT(nn.Module):
     """TinyViT-5M image encoder as used by MobileSAM and LiteMedSAM.
 
@@ -338,9 +326,9 @@ class TinyViT(nn.Module):
             self.layers.append(Stage(blocks, downsample))
         self.neck = nn.Sequential(
             nn.Conv2d(embed_dims[-1], out_chans, kernel_size=1, bias=False),
-            ChannelLayerNorm(out_chans),
+            LayerNorm2d(out_chans),
             nn.Conv2d(out_chans, out_chans, kernel_size=3, padding=1, bias=False),
-            ChannelLayerNorm(out_chans),
+            LayerNorm2d(out_chans),
         )
         if with_head:
             self.norm_head = nn.LayerNorm(embed_dims[-1])

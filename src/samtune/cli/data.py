@@ -1,0 +1,90 @@
+"""`samtune data check|split`: inspect a data source and make few-shot splits.
+
+    samtune data check SOURCE [--labels central=254,peripheral=255] [--axis 0]
+    samtune data split SOURCE --shots 5 --seed 0 --out splits/5shot [--val 5]
+
+SOURCE is a .csv/.tsv list file, an nnU-Net raw dataset folder or a folder with images/
+and masks/ (see `samtune.data.sources`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="list file (.csv/.tsv), nnU-Net dataset folder, or folder with images/ + masks/")
+    parser.add_argument("--kind", choices=["list", "nnunet", "folders"], help="source kind (default: detected)")
+    parser.add_argument("--root", help="list files: folder the listed paths are relative to")
+
+
+def _labels(args: argparse.Namespace, source):
+    from samtune.data.labels import parse_label_spec
+
+    labels = parse_label_spec(args.labels) if args.labels else source.labels
+    if args.subset:
+        if labels is None:
+            raise_user("--subset needs declared labels: give --labels NAME=VALUE,... or use a dataset.json")
+        labels = labels.subset([name.strip() for name in args.subset.split(",")])
+    return labels
+
+
+def raise_user(message: str) -> None:
+    from samtune.errors import UserError
+
+    raise UserError(message)
+
+
+def _channels(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise_user(f"--channels takes comma-separated channel numbers such as 0 or 0,1,2, got '{text}'")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from samtune.data.sources import load_source
+    from samtune.data.validate import check_source
+
+    source = load_source(args.source, kind=args.kind, root=args.root)
+    report = check_source(source, labels=_labels(args, source), axis=args.axis, channels=_channels(args.channels))
+    print(report.format())
+    return 2 if report.fatal else 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from samtune.data.sources import load_source
+    from samtune.data.split import split_cases, write_split
+
+    source = load_source(args.source, kind=args.kind, root=args.root)
+    split = split_cases(source, shots=args.shots, seed=args.seed, val=args.val)
+    paths = write_split(split, args.out, source)
+    print(f"train: {len(split.train)} case(s) from {len({c.group for c in split.train})} group(s) -> {paths['train']}")
+    print(f"val: {len(split.val)} case(s) from {len({c.group for c in split.val})} group(s) -> {paths['val']}")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register `samtune data` and its `check` and `split` subcommands."""
+    parser = subparsers.add_parser("data", help="check data sources and make few-shot splits",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    check = commands.add_parser("check", help="report cases, sizes, spacings, labels and every problem")
+    _add_source_arguments(check)
+    check.add_argument("--labels", help="'binary', 'binary>=128' or NAME=VALUE[+VALUE],... (default: "
+                       "dataset.json labels, else binary)")
+    check.add_argument("--subset", help="comma-separated class names to keep")
+    check.add_argument("--axis", type=int, default=0, help="slicing axis for volumes: 0 (z), 1 (y), 2 (x)")
+    check.add_argument("--channels", help="image channels to use, e.g. 0 or 0,1,2")
+    check.set_defaults(func=run_check)
+
+    split = commands.add_parser("split", help="few-shot train/val lists by patient group")
+    _add_source_arguments(split)
+    split.add_argument("--shots", type=int, required=True, help="number of patient groups for training")
+    split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    split.add_argument("--val", type=int, help="number of groups for validation (default: all the others)")
+    split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json")
+    split.set_defaults(func=run_split)

@@ -1,0 +1,229 @@
+"""A torch Dataset of 2D training / evaluation samples in the model's input frame.
+
+Pipeline per sample (volumes are read once per case and cached, not once per slice):
+
+    read case -> map labels -> pick slices (training: empty-slice policy)
+    -> slice -> normalise (one intensity range per case) -> augment (training, seeded)
+    -> resize + pad to S x S -> prompts from the model-frame mask (seeded)
+
+Every sample is a dict:
+
+    image          float32 [3,S,S]   normalised for the model's weights
+    mask           int64   [S,S]     classes 0..K, nearest-resized, 0 in the padding
+    boxes          float32 [N,4]     (x0, y0, x1, y1), model-frame pixels   } when prompts
+    points         float32 [N,P,2]   (x, y), model-frame pixels             } are asked
+    point_labels   int64   [N,P]     1 positive, 0 negative, -1 padding     } for (kind
+    prompt_classes int64   [N]       class asked for by each prompt         } decides
+    prompt_masks   bool    [N,S,S]   target region of each prompt           } boxes/points)
+    ref            SliceRef          case, axis, slice index, geometry
+    transform      ResizePad         original <-> model frame (unaugmented samples)
+    index          int               position in the dataset
+
+Determinism: sample ``i`` in epoch ``e`` draws from ``np.random.default_rng([seed, e, i])``;
+call `set_epoch` each epoch for fresh augmentations. Same seed, epoch and index: same sample.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from samtune.data.augment import AugmentConfig, apply_augment, sample_params
+from samtune.data.case_io import read_case, select_channels
+from samtune.data.labels import LabelMap, require_integer_labels
+from samtune.data.preprocess import Normalization, ResizePad, intensity_range, scale_intensity
+from samtune.data.prompts import PromptConfig, prompts_from_mask
+from samtune.data.slicing import (
+    EmptySlicePolicy,
+    SliceRef,
+    foreground_per_slice,
+    select_slices,
+    slice_refs,
+    take_slice,
+)
+from samtune.data.sources import Case, Source
+from samtune.errors import DataError
+
+
+@dataclass(frozen=True)
+class SliceDatasetConfig:
+    """How cases become model-ready 2D samples.
+
+    Attributes:
+        image_size: S, side of the model's square input (1024 SAM, 256 LiteMedSAM).
+        normalization: "imagenet" or "minmax", chosen by the model's weights.
+        axis: array axis volumes are sliced across (0 = z: [y, x] slices).
+        window: CT window (level, width), or None.
+        percentiles: MR clipping percentiles, e.g. (0.5, 99.5), or None.
+        empty_slices: training policy for slices without foreground: "keep", "drop" or a
+            ratio (see `samtune.data.slicing.select_slices`). Ignored when ``train=False``.
+        augment: augmentation ranges, or None for none. Only used when ``train=True``.
+        prompts: how prompts are drawn from masks, or None for automatic (no-prompt) mode.
+        channels: which image channels to use (e.g. (0,) or (0, 1, 2)); None: all, which
+            must be 1 or 3 (2D photos may add an alpha channel, which is dropped).
+        seed: base seed for slice sampling, augmentation and prompts.
+        cache_cases: how many read cases to keep in memory (None: all).
+    """
+
+    image_size: int
+    normalization: Normalization
+    axis: int = 0
+    window: tuple[float, float] | None = None
+    percentiles: tuple[float, float] | None = None
+    empty_slices: EmptySlicePolicy = "keep"
+    augment: AugmentConfig | None = None
+    prompts: PromptConfig | None = None
+    channels: tuple[int, ...] | None = None
+    seed: int = 0
+    cache_cases: int | None = None
+
+
+@dataclass
+class _Prepared:
+    """A case after label mapping and channel selection, ready to slice."""
+
+    image: np.ndarray  # [y,x,C] / [z,y,x,C], C in (1, 3)
+    classes: np.ndarray  # [y,x] / [z,y,x] class ids
+    value_range: tuple[float, float]
+    refs: list[SliceRef] = field(default_factory=list)
+
+
+class SliceDataset(Dataset):
+    """2D samples from the cases of a source (see the module docstring for the fields).
+
+    Args:
+        cases: a `Source` (its labelled cases) or a list of `Case`.
+        labels: how stored mask values become classes; defaults to the source's declared
+            labels, else binary.
+        config: `SliceDatasetConfig`.
+        train: True applies the empty-slice policy and augmentation; False keeps every
+            slice and never augments (evaluation).
+    """
+
+    def __init__(
+        self,
+        cases: Source | list[Case],
+        config: SliceDatasetConfig,
+        labels: LabelMap | None = None,
+        train: bool = True,
+    ) -> None:
+        if isinstance(cases, Source):
+            labels = labels or cases.labels
+            cases = cases.cases
+        if not cases:
+            raise DataError("no cases to build a dataset from")
+        self.cases = list(cases)
+        self.labels = labels or LabelMap.binary()
+        self.config = config
+        self.train = train
+        self.epoch = 0
+        self._cache: OrderedDict[int, _Prepared] = OrderedDict()
+        self.refs: list[SliceRef] = []
+        self._case_of: list[int] = []
+        for case_index in range(len(self.cases)):
+            prepared = self._prepare(case_index)
+            has_fg = foreground_per_slice(prepared.classes, prepared.refs[0].axis)
+            if train:
+                rng = np.random.default_rng([config.seed, case_index])
+                chosen = select_slices(has_fg, config.empty_slices, rng)
+            else:
+                chosen = range(len(prepared.refs))
+            self.refs.extend(prepared.refs[i] for i in chosen)
+            self._case_of.extend([case_index] * len(chosen))
+        if not self.refs:
+            raise DataError(
+                f"no slices left after the empty-slice policy {config.empty_slices!r}: "
+                "no mask holds foreground; check the label mapping"
+            )
+
+    def _prepare(self, case_index: int) -> _Prepared:
+        if case_index in self._cache:
+            self._cache.move_to_end(case_index)
+            return self._cache[case_index]
+        case = self.cases[case_index]
+        data = read_case(case)
+        require_integer_labels(data.mask, self.labels, str(case.mask))
+        classes = self.labels.apply(data.mask, where=str(case.mask))
+        image = select_channels(data, self.config.channels)
+        cfg = self.config
+        value_range = intensity_range(
+            image, cfg.window, cfg.percentiles, keep_uint8=cfg.normalization == "imagenet"
+        )
+        refs = slice_refs(case.case_id, data.spatial_shape, data.geometry, cfg.axis)
+        prepared = _Prepared(image, classes, value_range, refs)
+        self._cache[case_index] = prepared
+        limit = cfg.cache_cases
+        while limit is not None and len(self._cache) > max(limit, 1):
+            self._cache.popitem(last=False)
+        return prepared
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch-specific augmentation / prompt draws."""
+        self.epoch = int(epoch)
+
+    def case_of(self, index: int) -> Case:
+        """The case sample ``index`` comes from."""
+        return self.cases[self._case_of[index]]
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self.refs):
+            raise IndexError(index)
+        ref = self.refs[index]
+        prepared = self._prepare(self._case_of[index])
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, self.epoch, index])
+        # Gray stays one channel through augmentation and resizing; the per-channel
+        # normalisation is applied after the resize (it commutes with bilinear resizing).
+        image = scale_intensity(
+            take_slice(prepared.image, ref), cfg.normalization, value_range=prepared.value_range
+        )
+        mask = np.ascontiguousarray(take_slice(prepared.classes, ref))
+        if self.train and cfg.augment is not None:
+            params = sample_params(cfg.augment, rng)
+            image, mask, _, _ = apply_augment(params, image, mask)
+        transform = ResizePad(tuple(mask.shape), cfg.image_size)
+        sample = {
+            "image": transform.scaled_image(image, cfg.normalization),
+            "mask": transform.mask(mask),
+            "ref": ref,
+            "transform": transform,
+            "index": index,
+        }
+        if cfg.prompts is not None:
+            sample.update(_prompt_tensors(sample["mask"].numpy(), cfg.prompts, rng))
+        return sample
+
+
+def _prompt_tensors(mask: np.ndarray, config: PromptConfig, rng: np.random.Generator) -> dict:
+    prompts = prompts_from_mask(mask, config, rng)
+    out = {
+        "prompt_classes": torch.from_numpy(prompts.class_ids),
+        "prompt_masks": torch.from_numpy(prompts.targets),
+    }
+    if prompts.boxes is not None:
+        out["boxes"] = torch.from_numpy(prompts.boxes)
+    if prompts.points is not None:
+        out["points"] = torch.from_numpy(prompts.points)
+        out["point_labels"] = torch.from_numpy(prompts.point_labels)
+    return out
+
+
+def collate_slices(samples: list[dict]) -> dict:
+    """Batch samples: ``image`` [B,3,S,S] and ``mask`` [B,S,S] stacked; prompts, refs and
+    transforms as lists (their count N differs between samples)."""
+    batch: dict = {
+        "image": torch.stack([s["image"] for s in samples]),
+        "mask": torch.stack([s["mask"] for s in samples]),
+        "index": torch.tensor([s["index"] for s in samples]),
+    }
+    for key in ("ref", "transform", "boxes", "points", "point_labels", "prompt_classes", "prompt_masks"):
+        if key in samples[0]:
+            batch[key] = [s[key] for s in samples]
+    return batch

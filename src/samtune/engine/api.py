@@ -1,0 +1,152 @@
+"""`train(config, run_dir)`: configuration in, run directory out (the library call behind
+`samtune train`)."""
+
+from __future__ import annotations
+
+import random
+import resource
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from samtune.configs import from_dict, load_yaml, save_config
+from samtune.engine.config import TrainConfig
+from samtune.engine.data import build_training_data, eval_sample, training_sample
+from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
+from samtune.engine.objective import SegmentationObjective
+from samtune.engine.run_dir import prepare_run_dir, write_json, write_run_info
+from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
+from samtune.errors import ConfigError
+from samtune.methods.checkpoint import save_tuning
+from samtune.methods.registry import get_method
+from samtune.methods.strategy import MethodOptions, Strategy, apply_strategy, parameter_count
+from samtune.models.registry import create_model, get_spec
+
+PRETRAINED_MASK_OUTPUTS = 3  # SAM's decoder: 3 multimask tokens (+1 single-mask token)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_strategy(config: TrainConfig) -> Strategy:
+    s = config.strategy
+    accepted = get_method(s.method).options
+    candidates = {"rank": s.rank, "alpha": s.alpha, "dropout": s.dropout, "blocks": s.blocks,
+                  "adapter_init": s.adapter_init}
+    options = {k: v for k, v in candidates.items() if k in accepted and v is not None}
+    return Strategy(backbone=config.model.name, component=s.component, method=s.method,
+                    options=MethodOptions(**options))
+
+
+def model_overrides(config: TrainConfig, num_classes: int) -> dict[str, Any]:
+    """Builder arguments that a run needs to rebuild its model (saved with the weights)."""
+    overrides: dict[str, Any] = {}
+    if config.model.image_size is not None:
+        overrides["image_size"] = config.model.image_size
+    if config.task.mode == "automatic":
+        overrides["num_multimask_outputs"] = num_classes + 1
+    return overrides
+
+
+def _check(config: TrainConfig) -> None:
+    spec = get_spec(config.model.name)
+    if spec.weights.source == "user" and not config.model.checkpoint:
+        raise ConfigError(
+            f"model.checkpoint is not set: {spec.name} needs its weights file "
+            f"({spec.weights.filename}); add --set model.checkpoint=PATH"
+        )
+    if config.run.precision == "fp16" and resolve_device(config.run.device).type != "cuda":
+        raise ConfigError("run.precision=fp16 needs a CUDA device; use bf16 on the CPU")
+    if config.optim.steps < 1 or config.optim.batch_size < 1 or config.optim.accumulation < 1:
+        raise ConfigError("optim.steps, optim.batch_size and optim.accumulation must be >= 1")
+    if config.run.cache_embeddings == "memory" and config.strategy.component != "decoder":
+        raise ConfigError("run.cache_embeddings=memory needs strategy.component=decoder (a frozen image encoder)")
+    if config.run.cache_embeddings == "memory" and config.data.augment:
+        raise ConfigError("run.cache_embeddings=memory cannot be combined with data.augment (images change each epoch)")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train(
+    config: TrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False
+) -> TrainResult:
+    """Train per `config` into `run_dir`; with `resume`, continue the run found there."""
+    run_dir = Path(run_dir)
+    if resume:
+        config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
+    assert config is not None
+    _check(config)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    device = resolve_device(config.run.device)
+    dist = init_distributed(device)
+    try:
+        if not resume and dist.is_main:
+            prepare_run_dir(run_dir, overwrite)
+            save_config(config, run_dir / "config.yaml")
+        barrier(dist)
+        seed_everything(config.run.seed)
+        spec = get_spec(config.model.name)
+        image_size = config.model.image_size or spec.image_size
+        data = build_training_data(config.data, config.task, image_size, spec.normalization, config.run.seed)
+        overrides = model_overrides(config, data.num_classes)
+        model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
+                             grad_checkpointing=config.model.grad_checkpointing, **overrides)
+        changed = overrides.get("num_multimask_outputs", PRETRAINED_MASK_OUTPUTS) != PRETRAINED_MASK_OUTPUTS
+        strategy = build_strategy(config)
+        apply_strategy(model, strategy, num_classes_changed=changed)
+        model.to(device)
+        trainable, total = parameter_count(model)
+        if dist.is_main and not resume:
+            write_run_info(run_dir, {"model": spec.name, "strategy": strategy.name, "labels": list(data.labels.classes),
+                                     "trainable_parameters": trainable, "total_parameters": total,
+                                     "train_slices": len(data.train),
+                                     "val_slices": len(data.val) if data.val else 0, "model_overrides": overrides})
+        objective = SegmentationObjective(config.task.mode, data.num_classes, config.loss.dice, config.loss.ce)
+        use_cache = config.run.cache_embeddings == "memory" or (
+            config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
+        )
+        o, r = config.optim, config.run
+        settings = LoopSettings(
+            steps=o.steps, batch_size=o.batch_size, accumulation=o.accumulation, lr=o.lr, weight_decay=o.weight_decay,
+            warmup_steps=o.warmup_steps, schedule=o.schedule, clip_grad=o.clip_grad, eval_every=config.eval.every,
+            patience=config.eval.patience, log_every=r.log_every, checkpoint_every=r.checkpoint_every,
+            precision=r.precision, seed=r.seed, use_cache=use_cache,
+        )
+        train_ds = data.train
+
+        def train_item(index: int, position: int) -> dict[str, Any]:
+            train_ds.set_epoch(position // len(train_ds))
+            return training_sample(train_ds[index], data.prompts, r.seed, position)
+
+        val_items = [eval_sample(data.val[i], data.prompts, r.seed) for i in range(len(data.val))] if data.val else None
+
+        def save_weights(trained: nn.Module, directory: Path) -> None:
+            save_tuning(trained, directory, overrides=overrides)
+
+        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, run_dir, device, dist,
+                          save_weights)
+        if resume:
+            trainer.resume()
+        result = trainer.train()
+        if dist.is_main:
+            write_json(run_dir / "summary.json", {
+                "steps": result.steps, "best_val_dice": result.best_dice, "best_step": result.best_step,
+                "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
+                "peak_rss_mb": round(peak_rss_mb(), 1), "trainable_parameters": trainable,
+                "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
+                "embedding_cache": use_cache, "config": asdict(config),
+            })
+        return result
+    finally:
+        cleanup(dist)

@@ -1,0 +1,135 @@
+"""From a training configuration to the samples the loop consumes.
+
+Wraps `samtune.data.SliceDataset`: resolves the label map, validates the sources first
+(so bad data is a clear error, not a stack trace inside the loop), and turns a sample
+with N prompts into a training sample with exactly one (drawn with the sample's own
+seeded generator), as the decoder takes one prompt per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from samtune.data.augment import AugmentConfig
+from samtune.data.dataset import SliceDataset, SliceDatasetConfig
+from samtune.data.labels import LabelMap, parse_label_spec
+from samtune.data.preprocess import CT_WINDOWS
+from samtune.data.prompts import PromptConfig
+from samtune.data.sources import load_source
+from samtune.data.validate import check_source
+from samtune.engine.config import DataConfig, TaskConfig
+from samtune.errors import ConfigError
+
+VAL_INDEX_OFFSET = 1 << 40  # validation samples' keys in the embedding cache
+
+
+@dataclass
+class TrainingData:
+    train: SliceDataset
+    val: SliceDataset | None
+    labels: LabelMap
+    num_classes: int
+    prompts: PromptConfig | None
+
+
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    if text in CT_WINDOWS:
+        return CT_WINDOWS[text]
+    try:
+        level, width = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"data.window '{text}' is neither a preset ({', '.join(CT_WINDOWS)}) nor 'level,width'"
+        ) from None
+    return level, width
+
+
+def _empty_policy(text: str) -> str | float:
+    if text in ("keep", "drop"):
+        return text
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise ConfigError(f"data.empty_slices '{text}' must be keep, drop or a ratio such as 0.2") from None
+    if ratio < 0:
+        raise ConfigError(f"data.empty_slices ratio must be >= 0, got {ratio}")
+    return ratio
+
+
+def build_training_data(
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+) -> TrainingData:
+    if not data.train:
+        raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
+    source = load_source(data.train, root=data.root)
+    labels = parse_label_spec(data.labels) if data.labels else (source.labels or LabelMap.binary())
+    prompts = None
+    if task.mode == "prompted":
+        prompts = replace(PromptConfig.study(task.prompt), per=task.prompt_per)
+    config = SliceDatasetConfig(
+        image_size=image_size,
+        normalization=normalization,
+        axis=data.axis,
+        window=parse_window(data.window),
+        percentiles=tuple(data.percentiles) if data.percentiles else None,
+        empty_slices=_empty_policy(data.empty_slices),
+        augment=AugmentConfig() if data.augment else None,
+        prompts=prompts,
+        channels=tuple(data.channels) if data.channels else None,
+        seed=seed,
+    )
+    channels = tuple(data.channels) if data.channels else None
+    check_source(source, labels, data.axis, channels).raise_if_fatal()
+    train = SliceDataset(source, config, labels=labels, train=True)
+    val = None
+    if data.val:
+        val_source = load_source(data.val, root=data.root)
+        check_source(val_source, labels, data.axis, channels).raise_if_fatal()
+        val = SliceDataset(val_source, config, labels=labels, train=False)
+    return TrainingData(train, val, labels, labels.num_classes, prompts)
+
+
+def training_sample(
+    sample: dict[str, Any], prompts: PromptConfig | None, seed: int, position: int
+) -> dict[str, Any]:
+    """One model input from a dataset sample: image, mask, index and (prompted) one prompt.
+
+    Prompted samples without foreground get a whole-image box and/or padding points and an
+    empty target, so the model also learns to answer "nothing here"; how many such slices
+    there are follows data.empty_slices.
+    """
+    out = {"image": sample["image"], "mask": sample["mask"], "index": torch.tensor(sample["index"])}
+    if prompts is None:
+        return out
+    size = sample["image"].shape[-1]
+    with_box = prompts.kind in ("box", "hybrid")
+    with_points = prompts.kind in ("point", "hybrid")
+    count = len(sample["prompt_classes"])
+    if count == 0:
+        out["target"] = torch.zeros_like(sample["mask"])
+        out["boxes"] = torch.tensor([0.0, 0.0, size - 1.0, size - 1.0]) if with_box else None
+        if with_points:
+            num = max(prompts.num_points + prompts.num_negatives, 1)
+            out["points"] = torch.zeros(num, 2)
+            out["point_labels"] = torch.full((num,), -1, dtype=torch.int64)
+        return out
+    pick = int(np.random.default_rng([seed, position, 7]).integers(count))
+    out["target"] = sample["prompt_masks"][pick].long()
+    out["boxes"] = sample["boxes"][pick].float() if with_box else None
+    if with_points:
+        out["points"] = sample["points"][pick].float()
+        out["point_labels"] = sample["point_labels"][pick].long()
+    return out
+
+
+def eval_sample(sample: dict[str, Any], prompts: PromptConfig | None, seed: int) -> dict[str, Any]:
+    """Validation sample: one seeded prompt per slice, keyed apart from training samples."""
+    item = training_sample(sample, prompts, seed, position=0)
+    item["index"] = torch.tensor(int(sample["index"]) + VAL_INDEX_OFFSET)
+    return item

@@ -1,0 +1,110 @@
+"""The run directory: the contract between train, eval, predict and study.
+
+    RUN_DIR/
+      config.yaml        resolved training configuration
+      run.json           command line, versions, model spec, start time
+      state/last.pt      full training state (resume); state/best.pt likewise
+      weights/           trained weights (see samtune.methods: safetensors + JSON)
+      metrics.jsonl      one JSON object per logged step / validation
+      curves.png         loss and validation Dice curves
+      summary.json       final figures (best Dice, steps, wall time, peak memory)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from samtune.atomic import atomic_path
+from samtune.errors import UserError
+
+
+def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
+    """Create an empty run directory; an existing non-empty one needs `overwrite`."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise UserError(
+                f"run directory {path} already exists; pass --overwrite to replace it or --resume {path} to continue it"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    import samtune
+
+    found = {"samtune": samtune.__version__, "python": platform.python_version(), "torch": torch.__version__,
+             "numpy": numpy.__version__}
+    for name in ("monai", "SimpleITK", "safetensors"):
+        try:
+            module = __import__(name)
+            found[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            pass
+    return found
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_run_info(run_dir: Path, extra: dict[str, Any]) -> None:
+    info = {"command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(), **extra}
+    write_json(run_dir / "run.json", info)
+
+
+class MetricsLog:
+    """Append-only `metrics.jsonl` (each line flushed, so a kill loses at most one line)."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path = path
+        self.enabled = enabled
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """On resume, drop records logged after the checkpointed step."""
+        if not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
+    """Training loss and validation Dice against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in records if "loss" in r]
+    val = [r for r in records if "val_dice" in r]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot([r["step"] for r in train], [r["loss"] for r in train], color="tab:blue")
+    left.set(title="training loss", xlabel="step")
+    right.plot([r["step"] for r in val], [r["val_dice"] for r in val], marker="o", color="tab:green")
+    right.set(title="validation Dice (foreground)", xlabel="step", ylim=(0, 1))
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)

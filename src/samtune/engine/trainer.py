@@ -1,0 +1,285 @@
+"""The one training loop: every strategy and objective, resumable, mixed precision, DDP.
+
+Data order: for epoch e the sample order is a permutation drawn from a generator seeded
+with (seed, e); optimiser step k consumes the next ``batch_size * accumulation *
+world_size`` positions of that stream, rank r taking every world_size-th one. The order
+is therefore a pure function of the seed and the step, so a resumed run reads exactly
+the samples the uninterrupted run would have read. Each sample's augmentation and
+prompt randomness is seeded by its stream position (see `engine.data`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from samtune.engine.distributed import DistInfo, all_reduce_mean
+from samtune.engine.embedding_cache import EmbeddingCache
+from samtune.engine.objective import SegmentationObjective, foreground_dice
+from samtune.engine.run_dir import MetricsLog, plot_curves, write_json
+from samtune.engine.schedule import build_scheduler
+from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
+from samtune.methods.strategy import trainable_parameters
+from samtune.methods.tuning import train_mode
+
+
+@dataclass
+class LoopSettings:
+    steps: int
+    batch_size: int = 1
+    accumulation: int = 1
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    schedule: str = "cosine"
+    clip_grad: float | None = 1.0
+    eval_every: int = 50
+    patience: int | None = None
+    log_every: int = 10
+    checkpoint_every: int = 50
+    precision: str = "fp32"
+    seed: int = 0
+    use_cache: bool = False
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    best_dice: float | None
+    best_step: int | None
+    final_dice: float | None
+    wall_seconds: float
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def sample_positions(step: int, micro: int, settings: LoopSettings, n: int, dist: DistInfo) -> list[int]:
+    """Dataset indices of micro-batch `micro` of optimiser step `step` on this rank."""
+    global_batch = settings.batch_size * dist.world_size
+    start = (step * settings.accumulation + micro) * global_batch
+    positions = range(start + dist.rank, start + global_batch, dist.world_size)
+    indices = []
+    for position in positions:
+        epoch, offset = divmod(position, n)
+        generator = torch.Generator().manual_seed(settings.seed * 100_003 + epoch)
+        indices.append((int(torch.randperm(n, generator=generator)[offset]), position))
+    return indices
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        if isinstance(values[0], torch.Tensor):
+            batch[key] = torch.stack(values)
+        elif values[0] is None:
+            batch[key] = None
+        else:
+            batch[key] = values
+    return batch
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+class Trainer:
+    """Runs `settings.steps` optimiser steps of `objective` on `model`.
+
+    `train_item(index, position)` returns a training sample dict (augmented with the
+    randomness of stream `position`); `val_items` is a list of validation samples.
+    `save_weights(model, directory)` writes the trained weights (rank 0 only).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: SegmentationObjective,
+        settings: LoopSettings,
+        train_item: Callable[[int, int], dict[str, Any]],
+        num_train: int,
+        val_items: list[dict[str, Any]] | None,
+        run_dir: Path,
+        device: torch.device,
+        dist: DistInfo,
+        save_weights: Callable[[nn.Module, Path], None],
+        cache_items: Callable[[int], dict[str, Any]] | None = None,
+    ):
+        self.core = model
+        self.objective = objective
+        self.settings = settings
+        self.train_item = train_item
+        self.num_train = num_train
+        self.val_items = val_items or []
+        self.run_dir = run_dir
+        self.device = device
+        self.dist = dist
+        self.save_weights = save_weights
+        self.params = list(trainable_parameters(model).values())
+        self.model: nn.Module = model
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Some trainable heads take no part in a given objective (e.g. the IoU head, the
+            # unused mask token's hypernetwork), so DDP must tolerate unused parameters.
+            self.model = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+            )
+        self.optimizer = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
+        self.cache = EmbeddingCache(model.image_encoder) if settings.use_cache else None
+        self.log = MetricsLog(run_dir / "metrics.jsonl", enabled=dist.is_main)
+        self.step = 0
+        self.best_dice: float | None = None
+        self.best_step: int | None = None
+        self.bad_validations = 0
+        self.elapsed = 0.0
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "trainable": {k: v.detach().cpu().clone() for k, v in trainable_parameters(self.core).items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": capture_rng(),
+            "best_dice": self.best_dice if self.best_dice is not None else float("nan"),
+            "best_step": self.best_step if self.best_step is not None else -1,
+            "bad_validations": self.bad_validations,
+            "elapsed": self.elapsed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        params = trainable_parameters(self.core)
+        with torch.no_grad():
+            for name, value in state["trainable"].items():
+                params[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"])
+        self.step = int(state["step"])
+        self.best_dice = None if math.isnan(state["best_dice"]) else float(state["best_dice"])
+        self.best_step = None if state["best_step"] < 0 else int(state["best_step"])
+        self.bad_validations = int(state["bad_validations"])
+        self.elapsed = float(state["elapsed"])
+        self.log.truncate_after(self.step) if self.dist.is_main else None
+
+    def save_checkpoint(self, name: str = "last") -> None:
+        if self.dist.is_main:
+            save_training_state(self.run_dir / "state" / f"{name}.pt", self.state_dict())
+
+    def resume(self) -> None:
+        self.load_state_dict(load_training_state(self.run_dir / "state" / "last.pt"))
+
+    # ------------------------------------------------------------------ loop
+    def _autocast(self):
+        if self.settings.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.settings.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _micro_step(self, micro: int) -> float:
+        picks = sample_positions(self.step, micro, self.settings, self.num_train, self.dist)
+        batch = _to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
+        with self._autocast():
+            embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache else None
+            logits = self.objective.logits(self.model, batch, embeddings)
+            loss = self.objective.loss(logits.float(), batch)
+        self.scaler.scale(loss / self.settings.accumulation).backward()
+        return float(loss.detach())
+
+    def train(self) -> TrainResult:
+        settings = self.settings
+        stopped_early = False
+        started = time.perf_counter() - self.elapsed
+        losses: list[float] = []
+        try:
+            while self.step < settings.steps:
+                train_mode(self.core, True)
+                self.optimizer.zero_grad(set_to_none=True)
+                step_losses = [self._micro_step(m) for m in range(settings.accumulation)]
+                if settings.clip_grad:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.params, settings.clip_grad)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.scheduler.step()
+                self.step += 1
+                losses.append(sum(step_losses) / len(step_losses))
+                self.elapsed = time.perf_counter() - started
+                if self.step % settings.log_every == 0 or self.step == settings.steps:
+                    loss = float(all_reduce_mean(torch.tensor(sum(losses) / len(losses)), self.dist))
+                    self.log.write({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0],
+                                    "seconds": round(self.elapsed, 2)})
+                    self._progress(loss)
+                    losses = []
+                if self.val_items and (self.step % settings.eval_every == 0 or self.step == settings.steps):
+                    if self._validate():
+                        stopped_early = True
+                        break
+                if self.step % settings.checkpoint_every == 0 or self.step == settings.steps:
+                    self.save_checkpoint("last")
+        except KeyboardInterrupt:
+            self.save_checkpoint("last")
+            if self.dist.is_main:
+                print(f"\ninterrupted at step {self.step}; resume with: samtune train --resume {self.run_dir}")
+            raise
+        self.save_checkpoint("last")
+        if self.dist.is_main:
+            if self.best_step is None:  # no validation: the last weights are the result
+                self.save_weights(self.core, self.run_dir / "weights")
+            plot_curves(self.log.records(), self.run_dir / "curves.png")
+        final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
+        return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
+                           self.log.records() if self.dist.is_main else [])
+
+    def _progress(self, loss: float) -> None:
+        if not self.dist.is_main:
+            return
+        rate = self.elapsed / max(self.step, 1)
+        left = rate * (self.settings.steps - self.step)
+        best = f" best Dice {self.best_dice:.3f}" if self.best_dice is not None else ""
+        print(f"step {self.step}/{self.settings.steps} loss {loss:.4f}{best} "
+              f"({self.elapsed:.0f}s, ~{left:.0f}s left)", flush=True)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean foreground Dice over validation samples (both-empty pairs are skipped)."""
+        train_mode(self.core, False)
+        scores = []
+        for item in self.val_items:
+            batch = _to_device(collate([item]), self.device)
+            with self._autocast():
+                embeddings = self.cache.get(batch["index"] + 10_000_000, batch["image"]) if self.cache else None
+                logits = self.objective.logits(self.core, batch, embeddings)
+            dice = foreground_dice(self.objective.predict(logits.float()), self.objective.truth(batch),
+                                   self.objective.eval_classes)
+            scores.append(dice)
+        values = torch.cat(scores)
+        return float(torch.nanmean(values)) if not torch.isnan(values).all() else float("nan")
+
+    def _validate(self) -> bool:
+        """Validate, keep the best weights; True when early stopping triggers."""
+        dice = self.evaluate()
+        improved = self.best_dice is None or dice > self.best_dice
+        if improved:
+            self.best_dice, self.best_step, self.bad_validations = dice, self.step, 0
+            if self.dist.is_main:
+                self.save_weights(self.core, self.run_dir / "weights")
+        else:
+            self.bad_validations += 1
+        self.log.write({"step": self.step, "val_dice": dice, "best": improved})
+        if self.dist.is_main:
+            print(f"  validation at step {self.step}: Dice {dice:.4f}" + (" (best)" if improved else ""), flush=True)
+        patience = self.settings.patience
+        return patience is not None and self.bad_validations >= patience

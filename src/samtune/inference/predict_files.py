@@ -1,0 +1,190 @@
+"""Predict image and volume files into an output folder: the library call behind
+`samtune predict`.
+
+Outputs per input, named after it (file name without its extension, or the DICOM folder's
+name), in the output folder:
+
+- ``NAME.png`` for 2D photo formats (PNG/JPEG/BMP/TIFF): 8-bit labels holding the class
+  values (0 = background, k = class k of the run; prompted predictions are 0/1), so they
+  look almost black in a viewer: use ``--overlay`` to look at them;
+- ``NAME.nii.gz`` for volumes and 2D files that carry geometry (NIfTI, NRRD, MHA, DICOM):
+  uint8 labels with the source's spacing, origin and direction;
+- with ``overlay``: ``NAME_overlay.png`` (2D) or ``NAME_montage.png`` (volumes: a grid of
+  overlaid slices).
+
+Every file is written atomically; existing outputs are refused, before anything is
+predicted, unless ``overwrite``. Automatic runs take no prompt; prompted models need one
+per input (a volume also needs the slice it is on, where propagation starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from samtune.data.geometry import LoadedImage
+from samtune.data.readers import extension_of, format_for, read_image, write_image
+from samtune.errors import DataError, UserError
+from samtune.inference.montage import montage
+from samtune.inference.overlay import overlay, save_png
+from samtune.inference.predictor import Predictor
+from samtune.inference.prompt_file import InputPrompt
+from samtune.inference.prompted import check_prompts
+from samtune.inference.volume import pick_channels
+
+
+@dataclass
+class PredictOptions:
+    """How `predict_files` runs.
+
+    Attributes:
+        out_dir: output folder (created).
+        prompt: prompt for inputs without an entry in ``prompts`` (from --box/--point/--slice).
+        prompts: per-input prompts keyed by input name (see `samtune.inference.prompt_file`).
+        axis: slicing axis for volumes; None: the run's training axis (0 for --model).
+        batch_size: slices per encoder forward (automatic volumes, propagation look-ahead).
+        overlay: also write overlay / montage PNGs.
+        overwrite: replace existing outputs.
+    """
+
+    out_dir: Path
+    prompt: InputPrompt | None = None
+    prompts: dict[str, InputPrompt] = field(default_factory=dict)
+    axis: int | None = None
+    batch_size: int = 4
+    overlay: bool = False
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """One input and the files it will produce."""
+
+    source: Path
+    name: str
+    labels: Path
+    picture: Path | None  # overlay (2D) or montage (volume) PNG
+    keeps_geometry: bool
+
+
+@dataclass(frozen=True)
+class Written:
+    """What was written for one input, and a one-line description."""
+
+    plan: PlannedOutput
+    description: str
+
+
+def input_name(path: Path) -> str:
+    """Case name of an input: file name without its image extension, or the folder's name."""
+    if path.is_dir():
+        return path.name
+    return path.name[: len(path.name) - len(extension_of(path.name))]
+
+
+def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[PlannedOutput]:
+    """Check every input (exists, known format, unique name) and output (free, or overwrite)."""
+    if not inputs:
+        raise UserError("give at least one input image, volume or DICOM folder")
+    plans, seen = [], {}
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise DataError(f"input not found: {path}")
+        keeps = True if path.is_dir() else format_for(path).keeps_geometry  # unknown type: clear error
+        name = input_name(path)
+        if name in seen:
+            raise UserError(f"inputs {seen[name]} and {path} would both write '{name}'; rename one or predict them separately")
+        seen[name] = path
+        labels = options.out_dir / (name + (".nii.gz" if keeps else ".png"))
+        picture = options.out_dir / f"{name}_{'montage' if keeps else 'overlay'}.png" if options.overlay else None
+        plans.append(PlannedOutput(path, name, labels, picture, keeps))
+    if not options.overwrite:
+        for plan in plans:
+            for target in (plan.labels, plan.picture):
+                if target is not None and target.exists():
+                    raise UserError(f"{target} already exists; pass --overwrite to replace it (or choose another --out)")
+    return plans
+
+
+def prompt_for(plan: PlannedOutput, options: PredictOptions) -> InputPrompt | None:
+    """The input's own entry in the prompts file (by full name or case name), else the default."""
+    for key in (plan.source.name, plan.name, str(plan.source)):
+        if key in options.prompts:
+            return options.prompts[key]
+    return options.prompt
+
+
+def unmatched_prompt_names(plans: Sequence[PlannedOutput], options: PredictOptions) -> list[str]:
+    """Entries of the prompts file that name no input (likely typos)."""
+    known = {key for plan in plans for key in (plan.source.name, plan.name, str(plan.source))}
+    return sorted(set(options.prompts) - known)
+
+
+def _check_mode(predictor: Predictor, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
+    if predictor.mode == "automatic":
+        prompted = [p.source.name for p in plans if prompt_for(p, options) is not None]
+        if prompted:
+            raise UserError(
+                f"this run segments automatically (no prompts) but prompts were given for {', '.join(prompted[:3])}; "
+                "drop --box/--point/--slice/--prompts"
+            )
+        return
+    for plan in plans:
+        prompt = prompt_for(plan, options)
+        if prompt is None or prompt.is_empty:
+            raise UserError(
+                f"{plan.source}: this model needs a prompt: give --box X0 Y0 X1 Y1 and/or --point X Y, "
+                "or an entry for it in --prompts prompts.json"
+            )
+
+
+def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput):
+    if prompt is not None and prompt.slice is not None:
+        raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
+    image = pick_channels(image, predictor.channels)
+    if prompt is None:
+        return predictor.predict_image(image.array)
+    check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
+    return predictor.predict_image(image.array, box=prompt.box, points=prompt.points, point_labels=prompt.point_labels)
+
+
+def _predict_volume(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
+                    axis: int, batch_size: int) -> tuple[LoadedImage, str]:
+    if prompt is None:
+        labels = predictor.predict_volume(image, axis=axis, batch_size=batch_size)
+        return labels, f"{image.spatial_shape[axis]} slices"
+    if prompt.slice is None:
+        raise UserError(
+            f"{plan.source} is a volume of shape {image.spatial_shape}: say which slice the prompt is on "
+            "with --slice K (or \"slice\" in the prompts file)"
+        )
+    result = predictor.propagate(image, prompt.slice, box=prompt.box, axis=axis, points=prompt.points,
+                                 point_labels=prompt.point_labels, batch_size=batch_size)
+    return result.labels, f"propagated from slice {result.start} over slices {result.first}..{result.last}"
+
+
+def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: PredictOptions) -> Iterator[Written]:
+    """Predict each input and write its outputs (module docstring); yields as each finishes."""
+    plans = plan_outputs(inputs, options)
+    _check_mode(predictor, plans, options)
+    axis = predictor.axis if options.axis is None else options.axis
+    for plan in plans:
+        image = read_image(plan.source)
+        prompt = prompt_for(plan, options)
+        if image.spatial_ndim == 2:
+            labels = LoadedImage(_predict_2d(predictor, image, prompt, plan), image.geometry, plan.source)
+            what = f"{image.spatial_shape[1]}x{image.spatial_shape[0]} image"
+        else:
+            labels, what = _predict_volume(predictor, image, prompt, plan, axis, options.batch_size)
+        write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
+        if plan.picture is not None:
+            picture = (overlay(image.array, labels.array) if image.spatial_ndim == 2
+                       else montage(image.array, labels.array, axis=axis))
+            save_png(picture, plan.picture)
+        counts = np.bincount(labels.array.ravel(), minlength=len(predictor.class_names) + 1)[1:]
+        found = ", ".join(f"{name} {int(n)}" for name, n in zip(predictor.class_names, counts))
+        yield Written(plan, f"{plan.source} -> {plan.labels} ({what}; labelled pixels: {found})")

@@ -1,0 +1,175 @@
+"""`Predictor`: a trained run (or a zero-shot model) applied to images and volumes.
+
+Coordinates of prompts are pixels of the ORIGINAL image, x = column, y = row; outputs are
+label arrays in the original pixel grid (0 = background, k = class k of the run's
+label map; prompted predictions are 0/1).
+
+    >>> predictor = Predictor.from_run("runs/prostate")          # or .from_model("lite_medsam")
+    >>> labels = predictor.predict_image(png_array)               # automatic run: [H, W]
+    >>> volume = predictor.predict_volume(read_image("ct.nii.gz"))  # LoadedImage, same geometry
+    >>> result = predictor.propagate(volume, slice_index=90, box=(40, 50, 120, 160))
+
+Volumes are handled in `samtune.inference.volume` (slice-by-slice, batched, streamed) and
+`samtune.inference.propagation` (3D prompted propagation from one box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from samtune.data.geometry import LoadedImage
+from samtune.data.preprocess import ResizePad, intensity_range, prepare_image
+from samtune.errors import UserError
+from samtune.inference.prompted import check_prompts
+
+
+@dataclass
+class Predictor:
+    model: nn.Module
+    mode: str  # "automatic" (no prompt, one channel per class) or "prompted"
+    class_names: tuple[str, ...] = ("foreground",)
+    window: tuple[float, float] | None = None
+    percentiles: tuple[float, float] | None = None
+    device: torch.device = torch.device("cpu")
+    prompt_kind: str = "box"  # prompted runs: what they were trained with (box, point, hybrid)
+    axis: int = 0  # volume axis the run was trained on (array order z, y, x)
+    channels: tuple[int, ...] | None = None  # image channels the run was trained on; None: all
+
+    @classmethod
+    def from_model(cls, name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
+        """Zero-shot prompted predictor from a registered model (packaged or given weights)."""
+        from samtune.models.registry import create_model
+
+        model = create_model(name, checkpoint=checkpoint, pretrained=True, device=device)
+        return cls(model.eval(), "prompted", device=torch.device(device))
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
+        """The best (else last) weights of a training run directory."""
+        import json
+
+        from samtune.configs import from_dict, load_yaml
+        from samtune.engine.config import TrainConfig
+        from samtune.engine.data import parse_window
+        from samtune.methods.checkpoint import load_tuning
+        from samtune.models.registry import create_model
+
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.yaml").is_file() or not (run_dir / "weights").is_dir():
+            raise UserError(f"{run_dir} is not a finished training run (needs config.yaml and weights/)")
+        config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
+        info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+        overrides = info.get("model_overrides", {})
+        model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None, **overrides)
+        load_tuning(model, run_dir / "weights")
+        model.to(device).eval()
+        percentiles = tuple(config.data.percentiles) if config.data.percentiles else None
+        names = tuple(info.get("labels", ["foreground"]))
+        channels = tuple(config.data.channels) if config.data.channels else None
+        return cls(model, config.task.mode, names, parse_window(config.data.window), percentiles, torch.device(device),
+                   prompt_kind=config.task.prompt, axis=config.data.axis, channels=channels)
+
+    # ----------------------------------------------------------------- images
+    def value_range(self, array: np.ndarray) -> tuple[float, float]:
+        """Intensity range used to normalise `array` (an image or a whole volume)."""
+        return intensity_range(array, self.window, self.percentiles,
+                               keep_uint8=self.model.normalization == "imagenet")
+
+    @torch.inference_mode()
+    def predict_images(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[Sequence[float] | None] | None = None,
+        points: Sequence[Sequence[Sequence[float]] | None] | None = None,
+        point_labels: Sequence[Sequence[int] | None] | None = None,
+        value_range: tuple[float, float] | None = None,
+    ) -> list[np.ndarray]:
+        """Labels [H, W] uint8 for a batch of 2D images ([H, W] or [H, W, C]) in one forward.
+
+        Prompted mode needs a box and/or points per image (original pixels); automatic
+        mode takes none. `value_range` fixes the intensity scale (pass a volume's range
+        for its slices); by default each image uses its own.
+        """
+        count = len(images)
+        boxes = list(boxes) if boxes is not None else [None] * count
+        points = list(points) if points is not None else [None] * count
+        point_labels = list(point_labels) if point_labels is not None else [None] * count
+        if self.mode == "prompted":
+            for image, box, pts in zip(images, boxes, points):
+                check_prompts(image.shape[:2], tuple(box) if box is not None else None, pts)
+        embeddings, frames = self.encode_images(images, value_range)
+        if self.mode == "automatic":
+            low_res, _ = self.model.decode(embeddings, multimask_output=True)
+            outputs = []
+            for logits, frame in zip(low_res, frames):
+                outputs.append(frame.logits_to_original(logits.float().cpu()).argmax(0).numpy().astype(np.uint8))
+            return outputs
+        return [(self.prompt_logits(embeddings[i : i + 1], frames[i], boxes[i], points[i], point_labels[i]) > 0)
+                .numpy().astype(np.uint8) for i in range(count)]
+
+    @torch.inference_mode()
+    def encode_images(
+        self, images: Sequence[np.ndarray], value_range: tuple[float, float] | None = None
+    ) -> tuple[torch.Tensor, list[ResizePad]]:
+        """One encoder forward for 2D images: (embeddings [B, C, h, w] on the device, frames).
+
+        Only this batch is preprocessed and held, so callers bound memory by the batch size.
+        """
+        tensors, frames = [], []
+        for image in images:
+            rng = value_range if value_range is not None else self.value_range(np.asarray(image))
+            tensor, frame = prepare_image(np.asarray(image), self.model.image_size, self.model.normalization,
+                                          value_range=rng)
+            tensors.append(tensor)
+            frames.append(frame)
+        return self.model.encode(torch.stack(tensors).to(self.device)), frames
+
+    @torch.inference_mode()
+    def prompt_logits(self, embedding: torch.Tensor, frame: ResizePad, box=None, pts=None,
+                      labels=None) -> torch.Tensor:
+        """Mask logits [H, W] (original frame, CPU float) for one prompt on one embedding [1, C, h, w].
+
+        The prompt is not checked here (callers with user prompts use `check_prompts`).
+        """
+        point_arg = box_arg = None
+        if pts is not None and len(pts):
+            labels = list(labels) if labels is not None else [1] * len(pts)
+            coords = torch.as_tensor(frame.points(np.asarray(pts, dtype=np.float32)), dtype=torch.float32)
+            point_arg = (coords[None].to(self.device), torch.as_tensor(labels, dtype=torch.int64)[None].to(self.device))
+        if box is not None:
+            box_arg = torch.as_tensor(frame.boxes(np.asarray(box, dtype=np.float32)), dtype=torch.float32)
+            box_arg = box_arg[None].to(self.device)
+        low_res, _ = self.model.decode(embedding, points=point_arg, boxes=box_arg, multimask_output=False)
+        return frame.logits_to_original(low_res[0, 0].float().cpu())
+
+    def predict_image(self, image: np.ndarray, box=None, points=None, point_labels=None,
+                      value_range=None) -> np.ndarray:
+        """Labels [H, W] for one 2D image (see `predict_images`)."""
+        return self.predict_images([image], [box], [points], [point_labels], value_range)[0]
+
+    # ---------------------------------------------------------------- volumes
+    def predict_volume(self, volume: LoadedImage | np.ndarray, axis: int = 0, batch_size: int = 4) -> LoadedImage:
+        """Automatic runs: labels of every slice along `axis`, restacked with the source geometry.
+
+        See `samtune.inference.volume.predict_volume`.
+        """
+        from samtune.inference.volume import predict_volume
+
+        return predict_volume(self, volume, axis=axis, batch_size=batch_size)
+
+    def propagate(self, volume: LoadedImage | np.ndarray, slice_index: int, box=None, axis: int = 0, points=None,
+                  point_labels=None, **options):
+        """Prompted 3D segmentation from one prompt on one slice, without ground truth.
+
+        See `samtune.inference.propagation.propagate` (options: margin, min_area, max_slices).
+        """
+        from samtune.inference.propagation import propagate
+
+        return propagate(self, volume, slice_index, box=box, axis=axis, points=points,
+                         point_labels=point_labels, **options)

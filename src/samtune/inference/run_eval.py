@@ -1,0 +1,227 @@
+"""Evaluate a training run on a labelled data source: predict every case, score it.
+
+This is the library call behind ``samtune eval --run RUN_DIR --data SOURCE``. Every case
+is read, predicted whole (volumes slice by slice across the run's axis and restacked, no
+slice dropped, whether or not it holds foreground) and scored against its ground truth
+with `samtune.evaluation` (per case and class, 3D metrics for volumes, using the ground
+truth's spacing). Cases are streamed: one case's image, labels and prediction in memory at
+a time.
+
+Prompted runs get their prompts from the ground truth, as in the study's evaluation
+protocol: on every 2D slice (or image), for every class present there, one prompt for the
+whole class (all of its pixels, not per connected component): a tight box (the min/max
+pixel indices of the class, no jitter) for box runs; for point runs 5 positive points
+drawn from the innermost 10 % of the class's pixels with a generator seeded by (seed, case
+position, slice index); hybrid runs get both. Slices without a class get no prompt and
+predict nothing for it, so prompted scores cannot show false positives on such slices.
+Where two classes' masks overlap, the pixel goes to the class with the larger logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from samtune.data.case_io import read_case, select_channels
+from samtune.data.geometry import LoadedImage
+from samtune.data.labels import LabelMap, parse_label_spec, require_integer_labels
+from samtune.data.prompts import PromptConfig, prompts_from_mask
+from samtune.data.sources import Case, Source, load_source
+from samtune.errors import DataError, UserError
+from samtune.evaluation.accumulator import MetricAccumulator
+from samtune.evaluation.evaluate import EvalCase, evaluate_cases, report_paths, write_report
+from samtune.evaluation.folders import distance_unit
+from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
+from samtune.inference.predictor import Predictor
+from samtune.inference.volume import batches
+
+SPLITS = ("train", "val")
+PROMPT_PROTOCOL = "ground truth: one prompt per class per slice, tight box / 5 inner points (see samtune.inference.run_eval)"
+
+
+@dataclass
+class RunEvaluation:
+    """What `evaluate_run` scored and wrote."""
+
+    accumulator: MetricAccumulator
+    table: str
+    per_case_path: Path
+    summary_path: Path
+    source: str
+
+
+def resolve_source(run_dir: Path, data: str | Path | None, split: str | None) -> tuple[Source, str]:
+    """The labelled source to evaluate on, and a description of where it came from.
+
+    - ``data`` a split folder (``train.csv`` / ``val.csv`` from `samtune data split`): its
+      ``{split}.csv`` (default val);
+    - ``data`` any other source (list file, nnU-Net folder, images/+masks/): all its
+      labelled cases (``split`` is refused: it would mean nothing);
+    - no ``data``: the run's own ``data.{split}`` from its config.yaml (default val).
+    """
+    from samtune.configs import from_dict, load_yaml
+    from samtune.engine.config import TrainConfig
+
+    if split is not None and split not in SPLITS:
+        raise UserError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
+    config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
+    if data is None:
+        chosen = split or "val"
+        path = config.data.val if chosen == "val" else config.data.train
+        if not path:
+            raise UserError(f"{run_dir} was trained without data.{chosen}; give the cases with --data SOURCE")
+        return load_source(path, root=config.data.root), f"{path} (the run's data.{chosen})"
+    data = Path(data)
+    if data.is_dir() and (data / f"{split or 'val'}.csv").is_file() and (data / "split.json").is_file():
+        listed = data / f"{split or 'val'}.csv"
+        return load_source(listed), str(listed)
+    if split is not None:
+        raise UserError(
+            f"--split {split} applies to a split folder (train.csv, val.csv, split.json from "
+            f"`samtune data split`) or to the run's own data; {data} is a plain source: drop --split"
+        )
+    return load_source(data), str(data)
+
+
+def run_label_map(run_dir: Path, source: Source, spec: str | None = None) -> LabelMap:
+    """Stored ground-truth values -> the run's classes: ``spec``, else the run's
+    data.labels, else the source's declared labels, else binary."""
+    from samtune.configs import from_dict, load_yaml
+    from samtune.engine.config import TrainConfig
+
+    config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
+    text = spec or config.data.labels
+    return parse_label_spec(text) if text else (source.labels or LabelMap.binary())
+
+
+def ground_truth_prompt_config(kind: str) -> PromptConfig:
+    """The evaluation protocol's prompts (module docstring): whole class, tight box."""
+    return replace(PromptConfig.study(kind), per="class", max_regions=None, box_jitter=0.0)
+
+
+@torch.inference_mode()
+def predict_from_ground_truth(
+    predictor: Predictor,
+    image: LoadedImage,
+    classes: np.ndarray,
+    axis: int = 0,
+    batch_size: int = 4,
+    seed: Sequence[int] = (0,),
+) -> np.ndarray:
+    """Labels of a 2D image or a volume, prompted per slice and class from ``classes``.
+
+    Args:
+        predictor: a prompted `Predictor`.
+        image: the image / volume (channels last if any), with its geometry.
+        classes: ground-truth class map 0..K of the image's spatial shape.
+        axis: slicing axis for volumes.
+        batch_size: slices per encoder forward (slices without foreground are not encoded).
+        seed: generator seed prefix for point prompts (the slice index is appended).
+    """
+    config = ground_truth_prompt_config(predictor.prompt_kind)
+    spatial = image.spatial_ndim
+    array, gt = (image.array[None], classes[None]) if spatial == 2 else (
+        np.moveaxis(image.array, axis, 0), np.moveaxis(classes, axis, 0))
+    value_range = predictor.value_range(image.array)
+    labels = np.zeros(classes.shape, dtype=np.uint8)
+    out = labels[None] if spatial == 2 else np.moveaxis(labels, axis, 0)
+    with_foreground = [i for i in range(gt.shape[0]) if gt[i].any()]
+    for chunk in batches(len(with_foreground), batch_size):
+        indices = [with_foreground[j] for j in chunk]
+        embeddings, frames = predictor.encode_images([array[i] for i in indices], value_range)
+        for position, index in enumerate(indices):
+            prompts = prompts_from_mask(gt[index], config, np.random.default_rng([*seed, index]))
+            logits = torch.stack([
+                predictor.prompt_logits(
+                    embeddings[position : position + 1], frames[position],
+                    prompts.boxes[n] if prompts.boxes is not None else None,
+                    prompts.points[n] if prompts.points is not None else None,
+                    prompts.point_labels[n] if prompts.point_labels is not None else None,
+                )
+                for n in range(len(prompts))
+            ])
+            best, which = logits.max(dim=0)
+            class_ids = torch.as_tensor(prompts.class_ids)[which]
+            out[index] = torch.where(best > 0, class_ids, 0).numpy().astype(np.uint8)
+    return labels
+
+
+def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap, channels: tuple[int, ...] | None,
+                batch_size: int) -> Iterator[EvalCase]:
+    for position, case in enumerate(cases):
+        data = read_case(case)
+        assert data.mask is not None
+        where = str(case.mask)
+        require_integer_labels(data.mask, labels, where)
+        gt = labels.apply(data.mask, where)
+        image = LoadedImage(select_channels(data, channels), data.geometry, case.images[0])
+        if predictor.mode == "automatic":
+            if data.spatial_ndim == 3:
+                pred = predictor.predict_volume(image, axis=predictor.axis, batch_size=batch_size).array
+            else:
+                pred = predictor.predict_image(image.array)
+        else:
+            pred = predict_from_ground_truth(predictor, image, gt, predictor.axis, batch_size, seed=(0, position))
+        if pred.shape != gt.shape:  # a bug, never a user error: evaluation must not drop slices
+            raise AssertionError(f"{case.case_id}: prediction {pred.shape} vs ground truth {gt.shape}")
+        yield EvalCase(case.case_id, pred, gt, spacing=data.geometry.array_spacing)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    data: str | Path | None = None,
+    split: str | None = None,
+    label_spec: str | None = None,
+    classes: Sequence[int] | None = None,
+    nsd_tolerance: float = DEFAULT_NSD_TOLERANCE_MM,
+    both_empty: BothEmpty = "perfect",
+    batch_size: int = 4,
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> RunEvaluation:
+    """Predict and score every labelled case of a source with a run; write the reports.
+
+    Writes ``per_case.csv`` and ``summary.json`` into ``out_dir`` (atomically; existing
+    reports need ``overwrite``). ``classes`` restricts scoring to some of the run's classes
+    (default: all of them, 1..K, so a class missing from a case counts by ``both_empty``).
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    existing = [path for path in report_paths(out_dir) if path.exists()]
+    if existing and not overwrite:
+        raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
+    predictor = Predictor.from_run(run_dir, device=device)
+    source, described = resolve_source(run_dir, data, split)
+    labels = run_label_map(run_dir, source, label_spec)
+    if labels.num_classes != len(predictor.class_names):
+        raise UserError(
+            f"{run_dir} predicts {len(predictor.class_names)} class(es) ({', '.join(predictor.class_names)}) but "
+            f"the labels of {described} give {labels.num_classes} ({labels.describe()}); pass --label-map"
+        )
+    unlabelled = [case.case_id for case in source.cases if case.mask is None]
+    if unlabelled or not source.cases:
+        raise DataError(f"{described}: every case needs a mask to be scored; without one: {unlabelled[:5] or 'all'}")
+    scored = list(classes) if classes else list(range(1, labels.num_classes + 1))
+    unknown = [c for c in scored if not 1 <= c <= labels.num_classes]
+    if unknown:
+        raise UserError(f"--classes {unknown}: the run has classes 1..{labels.num_classes}")
+    names = dict(enumerate(predictor.class_names, start=1))
+    # Cases are read with the run's channels already selected (select_channels).
+    selected = replace(predictor, channels=None)
+    accumulator = evaluate_cases(
+        _eval_cases(selected, source.cases, labels, predictor.channels, batch_size), classes=scored, nsd_tolerance=nsd_tolerance,
+        both_empty=both_empty, class_names=names, distance_unit=distance_unit([c.mask for c in source.cases]),
+    )
+    extra = {
+        "run": str(run_dir), "data": described, "mode": predictor.mode, "axis": predictor.axis,
+        "labels": labels.describe(),
+        "prompts": PROMPT_PROTOCOL.replace("ground truth", f"ground truth ({predictor.prompt_kind})")
+        if predictor.mode == "prompted" else None,
+    }
+    table = write_report(accumulator, out_dir, extra)
+    per_case_path, summary_path = report_paths(out_dir)
+    return RunEvaluation(accumulator, table, per_case_path, summary_path, described)

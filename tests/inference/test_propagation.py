@@ -1,0 +1,116 @@
+"""Propagation logic on a synthetic volume, with a stand-in predictor that segments
+exactly the bright pixels inside the box it is given (so every box is observable)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samtune.data.geometry import Geometry, LoadedImage
+from samtune.errors import UserError
+from samtune.inference.propagation import next_box, propagate
+
+
+class BoxThresholdPredictor:
+    """Implements what `propagate` uses of `Predictor`: logits +1 on pixels > 0.5 inside the
+    box (inclusive pixel indices), -1 elsewhere. Records boxes and encoded batch sizes."""
+
+    mode = "prompted"
+    channels = None
+
+    def __init__(self):
+        self.boxes, self.batches, self.ranges = [], [], 0
+
+    def value_range(self, array):
+        self.ranges += 1
+        return float(array.min()), float(array.max())
+
+    def encode_images(self, images, value_range):
+        self.batches.append(len(images))
+        return torch.stack([torch.as_tensor(np.asarray(i, dtype=np.float32)) for i in images]), [None] * len(images)
+
+    def prompt_logits(self, embedding, frame, box=None, pts=None, labels=None):
+        image = embedding[0]
+        inside = torch.zeros_like(image, dtype=torch.bool)
+        if box is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            inside[y0 : y1 + 1, x0 : x1 + 1] = True
+        if box is not None:
+            self.boxes.append(tuple(box))
+        return torch.where(inside & (image > 0.5), 1.0, -1.0)
+
+
+def cone(depth=21, size=48, centre=10):
+    """Discs whose radius shrinks by 1 px per slice away from `centre` (radius 8 there), and
+    a second object far away that touches no disc's box."""
+    yy, xx = np.mgrid[:size, :size]
+    volume = np.zeros((depth, size, size), dtype=np.float32)
+    for z in range(depth):
+        radius = 8 - abs(z - centre)
+        if radius >= 0:
+            volume[z] = (yy - 20) ** 2 + (xx - 20) ** 2 <= radius**2
+    volume[:, 42:46, 42:46] = 1.0  # distractor in every slice
+    return volume
+
+
+def test_next_box_adds_the_margin_and_clips_to_the_slice():
+    mask = np.zeros((10, 12), dtype=bool)
+    mask[2:5, 3:11] = True
+    assert next_box(mask, 2) == (1.0, 0.0, 11.0, 6.0)
+    assert next_box(mask, 0) == (3.0, 2.0, 10.0, 4.0)
+
+
+def test_propagates_both_ways_until_the_object_disappears():
+    volume = cone()
+    geometry = Geometry((0.7, 0.7, 2.5), (1.0, -2.0, 3.0), tuple(np.eye(3).ravel()))
+    predictor = BoxThresholdPredictor()
+    result = propagate(predictor, LoadedImage(volume, geometry), 10, box=(10, 10, 30, 30), margin=2, min_area=1)
+    disc = volume.copy()
+    disc[:, 42:46, 42:46] = 0
+    # radius 0 is a single pixel (area 1): slices 2..18 hold the disc
+    assert (result.first, result.last, result.start) == (2, 18, 10)
+    np.testing.assert_array_equal(result.labels.array, disc.astype(np.uint8))
+    assert result.labels.geometry == geometry
+    assert result.areas[10] == int(disc[10].sum()) and set(result.areas) == set(range(2, 19))
+    assert predictor.ranges == 1  # one intensity range for the whole volume
+    # Slice 11 is prompted with slice 10's mask bounding box (12..28) pushed out by 2 px.
+    assert predictor.boxes[1] == (10.0, 10.0, 30.0, 30.0)
+    assert predictor.boxes[2] == (11.0, 11.0, 29.0, 29.0)
+
+
+def test_min_area_max_slices_and_look_ahead_batches():
+    volume = cone()
+    one = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30), min_area=30)
+    # radius-3 discs have 29 pixels, radius-4 discs 49: slices 6..14 (radius >= 4) are kept
+    assert (one.first, one.last) == (6, 14)
+    assert not one.labels.array[5].any() and not one.labels.array[15].any()
+
+    limited = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30), min_area=1, max_slices=3)
+    assert (limited.first, limited.last) == (7, 13)
+
+    batched_predictor = BoxThresholdPredictor()
+    batched = propagate(batched_predictor, volume, 10, box=(10, 10, 30, 30), min_area=1, batch_size=4)
+    single = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30), min_area=1)
+    np.testing.assert_array_equal(batched.labels.array, single.labels.array)
+    assert max(batched_predictor.batches) == 4
+
+
+def test_start_slice_is_kept_but_not_propagated_when_too_small():
+    volume = cone()
+    result = propagate(BoxThresholdPredictor(), volume, 2, box=(15, 15, 25, 25), min_area=5)
+    assert (result.first, result.last) == (2, 2) and result.labels.array.sum() == 1
+
+
+def test_bad_prompts_and_modes_are_user_errors():
+    volume = cone()
+    with pytest.raises(UserError, match="slice 21 is outside the volume"):
+        propagate(BoxThresholdPredictor(), volume, 21, box=(1, 1, 5, 5))
+    with pytest.raises(UserError, match="not inside the 48x48 image"):
+        propagate(BoxThresholdPredictor(), volume, 3, box=(1, 1, 50, 5))
+    with pytest.raises(UserError, match="give a prompt"):
+        propagate(BoxThresholdPredictor(), volume, 3)
+    automatic = BoxThresholdPredictor()
+    automatic.mode = "automatic"
+    with pytest.raises(UserError, match="needs a prompted model"):
+        propagate(automatic, volume, 3, box=(1, 1, 5, 5))
