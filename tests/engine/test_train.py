@@ -83,16 +83,13 @@ def test_embedding_cache_gives_the_same_training(disc_data, tmp_path):
     assert cached.best_dice == pytest.approx(plain.best_dice, abs=1e-6)
 
 
-def test_decoder_training_learns_the_discs(disc_data, tmp_path):
+def test_training_lowers_the_loss(disc_data, tmp_path):
     config = tiny_config(disc_data, strategy__component="decoder", strategy__method="full", task__mode="prompted",
-                         optim__steps=60, optim__lr=3e-3, eval__every=30)
-    config.run.log_every = 20
+                         optim__steps=24, optim__lr=3e-3, eval__every=24)
+    config.run.log_every = 8
     result = train(config, tmp_path / "run")
-    records = result.history
-    dice = [r["val_dice"] for r in records if "val_dice" in r]
-    losses = [r["loss"] for r in records if "loss" in r]
-    assert losses[-1] < losses[0]
-    assert result.best_dice > 0.6, dice
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2], losses
 
 
 def test_cli_errors_exit_2(disc_data, tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import samtune
-from tiny_sam import build, inputs, predict
+from tiny_sam import IMAGE_SIZES, build, inputs, predict
 from reference_models import ReferenceLiteMedSAM
 from samtune.assets import LITE_MEDSAM_SHA256
 from samtune.cli.main import main
@@ -37,10 +37,11 @@ def tuned_from_file(tmp_path, method: str) -> tuple[torch.nn.Module, object]:
     """A tiny model loaded from a base checkpoint file, tuned and saved to tmp_path/run/tuning."""
     base_file = tmp_path / "base.pth"
     torch.save(build("sam_vit").state_dict(), base_file)
-    model = samtune.create_model("sam_vit_test", checkpoint=base_file)
+    overrides = {"image_size": IMAGE_SIZES["sam_vit"]}
+    model = samtune.create_model("sam_vit_test", checkpoint=base_file, **overrides)
     apply_strategy(model, Strategy("sam_vit_test", "encoder+decoder", method))
     perturb(model)
-    return model, save_tuning(model, tmp_path / "run" / "tuning")
+    return model, save_tuning(model, tmp_path / "run" / "tuning", overrides=overrides)
 
 
 def test_lite_medsam_lora_is_small_and_exports_for_the_reference_code(tmp_path) -> None:

@@ -8,6 +8,9 @@ from torch import nn
 import samtune
 
 FAMILIES = {"sam_vit": "sam_vit_test", "tiny_vit": "tiny_vit_test"}
+# Smallest inputs that keep every code path (windowed and global attention, padding-free
+# windows, all TinyViT stages): the method tests run dozens of forward passes on 2 cores.
+IMAGE_SIZES = {"sam_vit": 64, "tiny_vit": 32}
 
 
 def build(family: str, seed: int = 0, **overrides) -> nn.Module:
@@ -17,6 +20,7 @@ def build(family: str, seed: int = 0, **overrides) -> nn.Module:
     get small random values so that every gradient path is exercised.
     """
     torch.manual_seed(seed)
+    overrides = {"image_size": IMAGE_SIZES[family], **overrides}
     model = samtune.create_model(FAMILIES[family], pretrained=False, **overrides)
     with torch.no_grad():
         for param in model.parameters():

@@ -88,17 +88,17 @@ def test_lite_medsam_matches_reference_with_real_weights(lite_models, prostate_b
     with torch.no_grad():
         ref_embed = ref.image_encoder(images)
         ref_logits, ref_iou = ref.decode_boxes(ref_embed, boxes)
-        embed = ours.image_encoder(images)
+        embed = ours.encode(images)
         logits, iou = ours.decode(embed, boxes=boxes)
     assert embed.shape == (2, 256, 64, 64)
     assert logits.shape == (2, 1, 256, 256) and iou.shape == (2, 1)
     assert max_abs(embed, ref_embed) < TOL
     assert max_abs(logits, ref_logits) < TOL
     assert max_abs(iou, ref_iou) < TOL
-    # The real weights segment the real prostate from its box (zero-shot Dice measured 0.87).
+    # The real weights segment the real prostate from its box (zero-shot Dice measured 0.964).
     pred = logits[0, 0] > 0
     dice = 2 * (pred & target).sum() / (pred.sum() + target.sum())
-    assert dice > 0.75
+    assert dice > 0.9
 
 
 def test_mobile_sam_layout_matches_reference():
@@ -150,17 +150,18 @@ def test_attention_bias_table_matches_reference():
 
 
 def test_qkv_channel_slices_split_the_fused_layer_like_the_reference(lite_models):
-    _, ref = lite_models
+    sam, ref = lite_models
     for stage in (1, 2, 3):
         attn = ref.image_encoder.layers[stage].blocks[0].attn
-        ours = WindowAttention(attn.qkv.in_features, attn.num_heads, int(attn.attention_biases.shape[1] ** 0.5))
-        ours.load_state_dict(attn.state_dict())
+        ours = sam.image_encoder.layers[stage].blocks[0].attn
+        assert isinstance(ours, WindowAttention)
         assert (ours.num_heads, ours.key_dim, ours.d) == (attn.num_heads, attn.key_dim, attn.d)
         slices = qkv_channel_slices(ours)
         covered = sorted(i for part in slices.values() for s in part for i in range(s.start, s.stop))
         assert covered == list(range(attn.qkv.out_features))  # a partition of the outputs
         windows, tokens = 3, attn.attention_biases.shape[1]
-        x = torch.randn(windows, tokens, attn.qkv.in_features, generator=torch.Generator().manual_seed(stage))
+        gen = torch.Generator().manual_seed(stage)
+        x = torch.randn(windows, tokens, attn.qkv.in_features, generator=gen)
         with torch.no_grad():
             expected = attn(x)
             fused = attn.qkv(attn.norm(x))

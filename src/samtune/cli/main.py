@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = [
     "samtune.cli.segment",
     "samtune.cli.predict",
     "samtune.cli.eval",
+    "samtune.cli.study",
     "samtune.cli.models",
     "samtune.cli.strategies",
     "samtune.cli.export",

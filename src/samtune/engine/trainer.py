@@ -192,7 +192,7 @@ class Trainer:
         picks = sample_positions(self.step, micro, self.settings, self.num_train, self.dist)
         batch = _to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
         with self._autocast():
-            embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache else None
+            embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
             logits = self.objective.logits(self.model, batch, embeddings)
             loss = self.objective.loss(logits.float(), batch)
         self.scaler.scale(loss / self.settings.accumulation).backward()
@@ -260,7 +260,7 @@ class Trainer:
         for item in self.val_items:
             batch = _to_device(collate([item]), self.device)
             with self._autocast():
-                embeddings = self.cache.get(batch["index"] + 10_000_000, batch["image"]) if self.cache else None
+                embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)
             dice = foreground_dice(self.objective.predict(logits.float()), self.objective.truth(batch),
                                    self.objective.eval_classes)

@@ -66,7 +66,12 @@ class Predictor:
         config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
         info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
         overrides = info.get("model_overrides", {})
-        model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None, **overrides)
+        # weights/ holds the tuned tensors only. Frozen parts come from the base checkpoint, or,
+        # for a base without weights (the tiny test models), from the random initialisation
+        # that `train` made right after seeding torch with run.seed: repeat it exactly.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.run.seed)
+            model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None, **overrides)
         load_tuning(model, run_dir / "weights")
         model.to(device).eval()
         percentiles = tuple(config.data.percentiles) if config.data.percentiles else None

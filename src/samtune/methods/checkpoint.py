@@ -122,9 +122,10 @@ def save_tuning(
 ) -> Path:
     """Write ``tuning.safetensors`` and ``tuning.json`` into `directory`; return it.
 
-    `base_model` and `base_checkpoint` default to what `samtune.create_model` recorded
-    on the model (``model.spec.name``, ``model.checkpoint_path``). The checkpoint's
-    sha256 is computed once per model and cached.
+    `base_model`, `base_checkpoint` and `overrides` (builder arguments such as
+    ``image_size``) default to what `samtune.create_model` recorded on the model
+    (``model.spec.name``, ``model.checkpoint_path``, ``model.build_overrides``). The
+    checkpoint's sha256 is computed once per model and cached.
     """
     from safetensors.torch import save_file
 
@@ -139,11 +140,13 @@ def save_tuning(
     base_model = base_model or getattr(spec, "name", None)
     checkpoint = base_checkpoint if base_checkpoint is not None else getattr(model, "checkpoint_path", None)
     checkpoint = str(checkpoint) if checkpoint is not None else None
+    if overrides is None:
+        overrides = getattr(model, "build_overrides", None) or {}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tuned_state_dict(model).items()}
     trainable, total = parameter_count(model)
     record = TuningRecord(
         strategy=strategy,
-        base=BaseModel(base_model, checkpoint, _base_sha256(model, checkpoint), dict(overrides or {})),
+        base=BaseModel(base_model, checkpoint, _base_sha256(model, checkpoint), dict(overrides)),
         num_classes_changed=num_classes_changed(model),
         trainable_parameters=trainable,
         total_parameters=total,

@@ -21,6 +21,7 @@ Both merge into the base weight (`fold`) and unmerge (`unfold`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Sequence
 
@@ -97,7 +98,8 @@ class DoraBranch(LoraBranch):
 
     def _norm(self, rows: Tensor) -> Tensor:
         """Row norms of ``rows + dW`` in float32, outside autocast, detached."""
-        with torch.autocast(device_type=rows.device.type, enabled=False):
+        device = rows.device.type
+        with contextlib.nullcontext() if device == "meta" else torch.autocast(device, enabled=False):
             updated = rows.detach().float() + self.delta_weight().detach().float()
             return updated.norm(dim=1)
 

@@ -17,17 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from samtune.models.mask_decoder import MaskDecoder
-from samtune.models.prompt_encoder import PromptEncoder
+from samtune.models.builders import PROMPT_EMBED_DIM, build_prompt_and_decoder
 from samtune.models.sam import Sam
 from samtune.models.tiny_vit import TinyViT
-from samtune.models.transformer import TwoWayTransformer
 
 TinyVitVariant = Literal["mobile_sam", "lite_medsam"]
 
-# Shared by both variants: SAM's prompt/mask decoder width and the 64x64 embedding grid.
-PROMPT_EMBED_DIM = 256
-EMBEDDING_GRID = 64
+EMBEDDING_GRID = 64  # both variants embed to a 64x64 grid
 
 
 @dataclass(frozen=True)
@@ -69,20 +65,8 @@ def build_tiny_vit_sam(
         grad_checkpointing=grad_checkpointing,
         out_chans=PROMPT_EMBED_DIM,
     )
-    prompt_encoder = PromptEncoder(
-        embed_dim=PROMPT_EMBED_DIM,
-        image_embedding_size=(EMBEDDING_GRID, EMBEDDING_GRID),
-        input_image_size=(size, size),
-        mask_in_chans=16,
-    )
-    mask_decoder = MaskDecoder(
-        transformer_dim=PROMPT_EMBED_DIM,
-        transformer=TwoWayTransformer(
-            depth=2, embedding_dim=PROMPT_EMBED_DIM, num_heads=8, mlp_dim=2048
-        ),
-        num_multimask_outputs=num_multimask_outputs,
-        iou_head_depth=3,
-        iou_head_hidden_dim=256,
+    prompt_encoder, mask_decoder = build_prompt_and_decoder(
+        size, EMBEDDING_GRID, num_multimask_outputs
     )
     return Sam(
         image_encoder,

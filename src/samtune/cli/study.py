@@ -1,0 +1,55 @@
+"""`samtune study`: run a grid of strategies x datasets and write the results table.
+
+    samtune study cpu_prostate --out studies/prostate            # a shipped study
+    samtune study my_study.yaml --set seeds=[0,1,2] --dry-run    # list cells and costs
+    samtune study full_gpu --set backbones.sam_vit_h.checkpoint=sam_vit_h_4b8939.pth ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "study",
+        help="run a grid of fine-tuning strategies x datasets; write results.csv/.md and plots",
+        description=(
+            "Train and score every cell of STUDY.yaml (backbones x components x methods x datasets x seeds, "
+            "optionally x few-shot sizes and initial weights), each as an ordinary run directory under "
+            "OUT/runs/. Invoking it again continues the study: finished cells are skipped, interrupted ones "
+            "resumed, failed ones retried. Writes OUT/results.csv, OUT/results.md and PNG plots. Shipped "
+            "studies: cpu_prostate, full_gpu (samtune/recipes/studies). Exit code 1 when a cell failed."
+        ),
+    )
+    parser.add_argument("study", help="study YAML, or the name of a shipped study (e.g. cpu_prostate)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a study value, e.g. --set train.optim.steps=50 or "
+                        "--set backbones.sam_vit_b.checkpoint=PATH (repeatable)")
+    parser.add_argument("--out", type=Path, help="study folder (default: studies/<study name>)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the cells, their status and estimated cost; run nothing")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run cells in this process instead of one child process each (for debugging; "
+                        "peak memory is then this process's)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from samtune.study.config import load_study, resolve_study
+    from samtune.study.runner import format_plan, plan_study, run_study
+
+    config = load_study(args.study, args.overrides)
+    out = args.out or Path("studies") / resolve_study(args.study).stem
+    if args.dry_run:
+        print(format_plan(plan_study(config, out)))
+        return 0
+    words = ["samtune", "study", args.study, *(f"--set {o}" for o in args.overrides), "--out", str(out)]
+    command = " ".join(shlex.quote(w) if not w.startswith("--set ") else "--set " + shlex.quote(w[6:]) for w in words)
+    outcome = run_study(config, out, isolate=not args.in_process, command=command)
+    done = sum(row["status"] == "done" for row in outcome.rows)
+    print(f"{len(outcome.rows)} cells: {done} done ({len(outcome.skipped)} skipped as already done), "
+          f"{len(outcome.failed)} failed this time; wrote {', '.join(str(p) for p in outcome.files)}")
+    return 1 if outcome.failed else 0

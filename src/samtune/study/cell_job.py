@@ -1,0 +1,75 @@
+"""Train and score one cell; what a study's worker process runs.
+
+Each cell runs in its own process (`samtune.study.runner`), forked from a server that
+has imported torch once: the peak memory in ``summary.json`` is then the cell's own, a
+crash (out of memory, a segfault in a kernel) takes down one cell, not the study, and
+every cell starts from fresh global state (threads, RNGs, allocator).
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+# The training and scoring stack, imported at module level so that the fork server holds
+# it before forking: a cell then starts in milliseconds instead of re-importing torch.
+import samtune.engine.api  # noqa: F401
+import samtune.inference.run_eval  # noqa: F401
+from samtune.study.state import PEAK_GPU_FILE, describe_error
+
+
+def _train(job: dict[str, Any]) -> None:
+    import torch
+
+    from samtune.configs import from_dict
+    from samtune.engine.api import train
+    from samtune.engine.config import TrainConfig
+    from samtune.engine.run_dir import write_json
+
+    run_dir = Path(job["run_dir"])
+    if job["action"] == "resume":
+        train(None, run_dir, resume=True)
+    else:
+        config = from_dict(TrainConfig, job["config"], "config")
+        train(config, run_dir, overwrite=job["action"] == "restart")
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        write_json(run_dir / PEAK_GPU_FILE, {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)})
+
+
+def _score(job: dict[str, Any]) -> None:
+    from samtune.engine.distributed import resolve_device
+    from samtune.inference.run_eval import evaluate_run
+
+    score = job["score"]
+    device = score["device"] if score["device"] != "auto" else job["config"]["run"]["device"]
+    evaluate_run(
+        job["run_dir"], Path(job["run_dir"]) / job["eval_dir"], data=job["score_source"],
+        nsd_tolerance=score["nsd_tolerance"], both_empty=score["both_empty"], batch_size=score["batch_size"],
+        device=str(resolve_device(device)), overwrite=True,
+    )
+
+
+def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run ``job`` (from `runner.cell_job`): train unless ``action`` is ``score``, then score.
+
+    Returns ``{"ok": True}`` or ``{"ok": False, "stage", "error", "traceback"}``; only
+    KeyboardInterrupt propagates.
+    """
+    stages = ([] if job["action"] == "score" else [("train", _train)]) + [("score", _score)]
+    for stage, step in stages:
+        try:
+            step(job)
+        except Exception as error:  # recorded per cell; the study goes on
+            return {"ok": False, "stage": stage, "error": describe_error(error), "traceback": traceback.format_exc()}
+    return {"ok": True}
+
+
+def child_main(job: dict[str, Any], connection: Any) -> None:
+    """Process entry point: run the job, send its outcome back through ``connection``."""
+    try:
+        outcome = run_cell_job(job)
+    except KeyboardInterrupt:
+        outcome = {"ok": False, "stage": "interrupted", "error": "interrupted", "traceback": ""}
+    connection.send(outcome)
+    connection.close()

@@ -1,0 +1,288 @@
+"""The study configuration: one training recipe crossed with grid axes, loaded strictly.
+
+A study YAML names a base training recipe, overrides some of its values, and lists the
+axes of the grid::
+
+    title: Prostate, 5 shots       # heading of results.md (optional)
+    base: default                  # a shipped training recipe or a YAML path (optional)
+    train:                         # TrainConfig values on top of the base (same keys)
+      optim: {steps: 100}
+    backbones:                     # label -> registered model (+ weights, input size)
+      lite_medsam: {}
+      sam_vit_b_256: {model: sam_vit_b, image_size: 256, checkpoint: sam_vit_b_01ec64.pth}
+    components: [decoder, encoder+decoder]
+    methods: [full, adapter, lora]
+    per_method:                    # training values per method (`--set` syntax)
+      full: [optim.lr=1e-4]
+    datasets:                      # label -> sources (any kind `samtune data` accepts)
+      prostate: {train: train.csv, val: val.csv}
+    seeds: [0, 1, 2]
+    shots: [1, 3, null]            # optional few-shot sizes; null = all training cases
+    inits:                         # optional initial-weights axis
+      medsam: {checkpoint: medsam_vit_b.pth, backbones: [sam_vit_b_256]}
+
+A cell's training configuration is `train`, then the dataset's values, then the
+backbone's and the method's ``overrides``, then the cell's own axes (model, weights,
+strategy, seed, sources), which nothing else may set.
+
+`--set` overrides address any key: ``--set train.optim.steps=20``,
+``--set backbones.sam_vit_b.checkpoint=PATH``, ``--set seeds=[0,1]``. Mappings are
+replaced or extended key by key, lists as a whole.
+
+Every name is checked before anything runs (unknown model or method, a backbone whose
+weights must be supplied but are not, a checkpoint or data source that does not exist),
+so a typo fails in a second, not hours into a study.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from samtune.configs import apply_overrides, from_dict, load_yaml
+from samtune.engine.config import TrainConfig
+from samtune.errors import ConfigError
+
+COMPONENT_NAMES = ("decoder", "encoder+decoder")
+STUDY_METHODS = ("full", "adapter", "lora")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class BackboneConfig:
+    """One entry of the backbone axis.
+
+    model: registered model name (`samtune models`); None = the entry's label.
+    checkpoint: weights file; required for models without packaged weights.
+    image_size: input size for ViT backbones (e.g. 256 or 512); None = native.
+    """
+
+    model: str | None = None
+    checkpoint: str | None = None
+    image_size: int | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DatasetConfig:
+    """One entry of the dataset axis; None fields keep the `train.data` value.
+
+    train: training source (list file, nnU-Net folder, images/+masks/ folder).
+    val: validation source: selects the best checkpoint during training, and is the
+        source scored when `test` is not given.
+    test: optional held-out source to score (never seen during training).
+    """
+
+    train: str = ""
+    val: str | None = None
+    test: str | None = None
+    labels: str | None = None
+    axis: int | None = None
+    window: str | None = None
+    percentiles: list[float] | None = None
+    channels: list[int] | None = None
+
+
+@dataclass
+class InitConfig:
+    """One entry of the initial-weights axis.
+
+    checkpoint: weights file loaded instead of the backbone's own (None = its own).
+    backbones: backbone labels it applies to (None = every backbone).
+    """
+
+    checkpoint: str | None = None
+    backbones: list[str] | None = None
+
+
+@dataclass
+class ScoreConfig:
+    """How each finished cell is scored (see `samtune eval --run`)."""
+
+    nsd_tolerance: float = 2.0  # mm (pixels for PNG sources)
+    both_empty: Literal["perfect", "nan"] = "perfect"
+    batch_size: int = 4
+    device: str = "auto"  # auto: the training device
+
+
+@dataclass
+class StudyConfig:
+    title: str | None = None  # heading of results.md
+    base: str | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    backbones: dict[str, BackboneConfig | None] = field(default_factory=dict)
+    components: list[str] = field(default_factory=lambda: list(COMPONENT_NAMES))
+    methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))
+    datasets: dict[str, DatasetConfig] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    shots: list[int | None] | None = None
+    inits: dict[str, InitConfig | None] | None = None
+    per_method: dict[str, list[str]] = field(default_factory=dict)  # method -> training overrides
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    def backbone(self, label: str) -> BackboneConfig:
+        """The entry of `label` with `model` filled in."""
+        entry = copy.copy(self.backbones[label] or BackboneConfig())
+        entry.model = entry.model or label
+        return entry
+
+
+def study_recipe_dir() -> Path:
+    return Path(str(resources.files("samtune") / "recipes" / "studies"))
+
+
+def resolve_study(name_or_path: str | Path) -> Path:
+    """A study YAML path as given, else a shipped study name such as 'cpu_prostate'."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = study_recipe_dir() / f"{str(name_or_path).removesuffix('.yaml')}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in study_recipe_dir().glob("*.yaml"))
+    raise ConfigError(f"study not found: {name_or_path} (not a file, nor a shipped study: {', '.join(names)})")
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_study(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
+    """Load and check a study: YAML (or a shipped study name) + `--set` overrides.
+
+    The `train` section is merged on top of the `base` recipe before strict loading,
+    so an unknown key anywhere is a ConfigError naming its path.
+    """
+    from samtune.engine.recipes import resolve_recipe
+
+    data = load_yaml(resolve_study(path)) if path is not None else {}
+    data = apply_overrides(data, list(overrides or []))
+    train = data.get("train") or {}
+    if not isinstance(train, dict):
+        raise ConfigError("train: expected a mapping of training configuration sections")
+    if data.get("base"):
+        train = _merge(load_yaml(resolve_recipe(str(data["base"]))), train)
+    data["train"] = train
+    config = from_dict(StudyConfig, data)
+    check_study(config)
+    return config
+
+
+def _check_labels(kind: str, labels: list[str] | dict[str, Any]) -> None:
+    for label in labels:
+        if not _LABEL.match(str(label)):
+            raise ConfigError(
+                f"{kind}: label '{label}' names run directories; use letters, digits, '_', '-' or '.'"
+            )
+
+
+def _check_file(path: str | None, where: str, what: str) -> None:
+    if path and not Path(path).exists():
+        raise ConfigError(f"{where}: {what} not found: {path}")
+
+
+def check_study(config: StudyConfig) -> None:
+    """Every name and path of the grid, before any cell runs (ConfigError naming it)."""
+    from samtune.methods.registry import get_method
+    from samtune.models.registry import get_spec
+
+    if not config.backbones:
+        raise ConfigError("backbones: give at least one, e.g. 'backbones: {lite_medsam: {}}'")
+    for name in ("components", "methods", "seeds"):
+        values = getattr(config, name)
+        if not values:
+            raise ConfigError(f"{name}: give at least one value")
+        if len(set(map(str, values))) != len(values):
+            raise ConfigError(f"{name}: {values} repeats a value")
+    _check_labels("backbones", config.backbones)
+    _check_labels("datasets", config.datasets)
+    data = config.train.data
+    for key in ("train", "val", "root"):
+        if getattr(data, key):
+            raise ConfigError(
+                f"train.data.{key} is set; in a study the sources are given per dataset (datasets.NAME.train/val/test)"
+                + (", with paths relative to each list file" if key == "root" else "")
+            )
+    for component in config.components:
+        if component not in COMPONENT_NAMES:
+            raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENT_NAMES)})")
+    for method in config.methods:
+        get_method(method)
+    for label in config.backbones:
+        entry = config.backbone(label)
+        spec = get_spec(entry.model)
+        where = f"backbones.{label}"
+        _check_file(entry.checkpoint, where, "checkpoint")
+        inits = inits_for(config, label)
+        if not inits:
+            raise ConfigError(f"{where}: no entry of inits applies to it; add one with checkpoint: null (its own weights)")
+        own_weights = [name for name, init in inits if init is None or not init.checkpoint]
+        if spec.weights.source == "user" and not entry.checkpoint and own_weights:
+            raise ConfigError(
+                f"{where}: {spec.name} has no packaged weights; add --set {where}.checkpoint=PATH/"
+                f"{spec.weights.filename or 'WEIGHTS.pth'}, or remove it from backbones"
+            )
+    unknown = [m for m in config.per_method if m not in config.methods]
+    if unknown:
+        raise ConfigError(f"per_method: {', '.join(unknown)} not among methods ({', '.join(config.methods)})")
+    for where, overrides in [(f"backbones.{b}.overrides", (e or BackboneConfig()).overrides)
+                             for b, e in config.backbones.items()] + \
+            [(f"per_method.{m}", o) for m, o in config.per_method.items()]:
+        check_overrides(config.train, overrides, where)
+    for name, init in (config.inits or {}).items():
+        _check_file(init.checkpoint if init else None, f"inits.{name}", "checkpoint")
+        unknown = [b for b in (init.backbones or []) if b not in config.backbones] if init else []
+        if unknown:
+            raise ConfigError(f"inits.{name}.backbones: {', '.join(unknown)} not among backbones ({', '.join(config.backbones)})")
+    if config.inits is not None:
+        _check_labels("inits", config.inits)
+    if not config.datasets:
+        raise ConfigError("datasets: give at least one, e.g. --set 'datasets.mine={train: train.csv, val: val.csv}'")
+    for name, dataset in config.datasets.items():
+        if not dataset.train:
+            raise ConfigError(f"datasets.{name}.train: give the training source")
+        if not (dataset.val or dataset.test):
+            raise ConfigError(f"datasets.{name}: give val (and/or test): a source to score the runs on")
+        for key in ("train", "val", "test"):
+            _check_file(getattr(dataset, key), f"datasets.{name}.{key}", "data source")
+    for shots in config.shots or []:
+        if shots is not None and shots < 1:
+            raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
+
+
+AXIS_KEYS = ("model.name", "model.checkpoint", "model.image_size", "strategy.component", "strategy.method",
+             "run.seed", "data.train", "data.val", "data.root")
+
+
+def apply_train_overrides(train: TrainConfig, overrides: list[str], where: str) -> TrainConfig:
+    """`train` with `--set`-style overrides applied, strictly (unknown keys are errors)."""
+    if not overrides:
+        return train
+    return from_dict(TrainConfig, apply_overrides(asdict(train), list(overrides)), where)
+
+
+def check_overrides(train: TrainConfig, overrides: list[str], where: str) -> None:
+    for text in overrides:
+        key = text.split("=", 1)[0].strip()
+        if key in AXIS_KEYS:
+            raise ConfigError(f"{where}: '{key}' is set by the study's axes (backbones, methods, seeds, datasets)")
+    apply_train_overrides(train, overrides, where)
+
+
+def inits_for(config: StudyConfig, backbone: str) -> list[tuple[str | None, InitConfig | None]]:
+    """(init label, entry) pairs of a backbone; [(None, None)] without an inits axis."""
+    if not config.inits:
+        return [(None, None)]
+    return [(name, init) for name, init in config.inits.items()
+            if init is None or init.backbones is None or backbone in init.backbones]
+

@@ -1,0 +1,142 @@
+"""Estimated cost of a cell, for `samtune study --dry-run`.
+
+The figures are seconds on a 2-core laptop CPU at batch 1 (DESIGN.md, BENCHMARKS.md):
+a LiteMedSAM encoder forward takes 1.3 s, a decoder-only step on cached embeddings
+0.18 s, a LoRA encoder+decoder step about 2 s, a full fine-tuning step about 3 s, and a
+SAM ViT-B forward at 1024 px about 11 s. ViT-L and ViT-H are scaled from ViT-B by their
+published encoder FLOPs (1.3 and 3.0 TFLOP against 0.49), MobileSAM from LiteMedSAM (the
+same TinyViT on the same 64x64 token grid, plus a strided stem on the 1024 px input).
+A ViT run at a reduced ``image_size`` s is scaled by (s / 1024)^2 (tokens; windowed
+attention is linear in them). Training steps multiply with batch size x accumulation
+(batching does not pay on a CPU).
+
+Once some cells of the study have finished, the measured seconds per step of a finished
+cell with the same model, input size, component, method, batch and device replace the
+table (``basis="measured"``), so estimates sharpen as a study runs, on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from samtune.study.grid import Cell
+
+ENCODER_FORWARD_S = {  # one image-encoder forward, native input size, batch 1
+    "lite_medsam": 1.3,
+    "mobile_sam": 1.5,
+    "sam_vit_b": 11.0,
+    "medsam_vit_b": 11.0,
+    "sam_vit_l": 11.0 * 1.315 / 0.487,
+    "sam_vit_h": 11.0 * 2.973 / 0.487,
+}
+TEST_MODEL_FORWARD_S = 0.02  # tiny *_test registry entries
+DECODER_STEP_S = 0.18  # mask decoder forward + backward on a cached embedding
+ENCODER_STEP_FACTOR = {"full": 2.3, "lora": 1.55, "adapter": 1.6, "dora": 1.8}  # step / forward
+DEFAULT_STEP_FACTOR = 2.3
+CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run directory
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    basis: str  # "table" or "measured"
+
+
+def encoder_forward_seconds(model: str, image_size: int | None) -> float:
+    from samtune.models.registry import get_spec
+
+    spec = get_spec(model)
+    if spec.test_only:
+        return TEST_MODEL_FORWARD_S
+    seconds = ENCODER_FORWARD_S.get(model)
+    if seconds is None:  # an unlisted model: the family's representative
+        seconds = ENCODER_FORWARD_S["sam_vit_b" if spec.family == "sam_vit" else "lite_medsam"]
+    if image_size and spec.family == "sam_vit":
+        seconds *= (image_size / spec.image_size) ** 2
+    return seconds
+
+
+def count_slices(path: str | None, axis: int = 0) -> int:
+    """2D slices of a source: one per 2D image, the volume's depth (from the file header)
+    for 3D files, the file count for a DICOM series folder. Lists no pixels."""
+    if not path:
+        return 0
+    from samtune.data.sources import load_source
+
+    total = 0
+    for case in load_source(path).cases:
+        total += _case_slices(Path(case.images[0]), axis)
+    return total
+
+
+def _case_slices(image: Path, axis: int) -> int:
+    if image.is_dir():
+        return max(1, sum(1 for p in image.iterdir() if p.is_file()))
+    name = image.name.lower()
+    if not name.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")):
+        return 1
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(image))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return 1  # unreadable: the run itself will say why
+    size = reader.GetSize()  # (x, y, z): array axis k is size[-1 - k]
+    return int(size[-1 - axis]) if len(size) == 3 else 1
+
+
+def _kind(cell: Cell) -> tuple:
+    c = cell.config
+    return (c.model.name, c.model.image_size, c.strategy.component, c.strategy.method, c.optim.batch_size,
+            c.optim.accumulation, c.run.device, c.data.augment, c.run.cache_embeddings)
+
+
+def measured_rates(cells: list[Cell], out_dir: Path) -> dict[tuple, float]:
+    """Seconds per optimiser step of finished cells, per kind of cell."""
+    rates: dict[tuple, float] = {}
+    for cell in cells:
+        path = Path(out_dir) / "runs" / cell.cell_id / "summary.json"
+        if not path.is_file():
+            continue
+        try:
+            summary = json.loads(path.read_text())
+            rates.setdefault(_kind(cell), summary["train_seconds"] / max(1, summary["steps"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return rates
+
+
+def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: int,
+                  rates: dict[tuple, float] | None = None) -> Estimate:
+    """Seconds to train and score one cell (see the module docstring)."""
+    c = cell.config
+    forward = encoder_forward_seconds(c.model.name, c.model.image_size)
+    inference = forward * score_slices
+    measured = (rates or {}).get(_kind(cell))
+    if measured is not None:
+        return Estimate(CELL_OVERHEAD_S + measured * c.optim.steps + inference, "measured")
+    per_step = c.optim.batch_size * c.optim.accumulation
+    validations = math.ceil(c.optim.steps / max(1, c.eval.every)) if val_slices else 0
+    cached = c.strategy.component == "decoder" and not c.data.augment and c.run.cache_embeddings != "off"
+    if cached:  # each slice is encoded once (validation slices too), then steps cost the decoder only
+        seen = min(train_slices, c.optim.steps * per_step)
+        setup, step, validation = forward * (seen + val_slices), DECODER_STEP_S, DECODER_STEP_S / 3 * val_slices
+    else:
+        factor = ENCODER_STEP_FACTOR.get(c.strategy.method, DEFAULT_STEP_FACTOR)
+        step = forward + DECODER_STEP_S if c.strategy.component == "decoder" else forward * factor
+        setup, validation = 0.0, forward * val_slices
+    seconds = CELL_OVERHEAD_S + setup + step * per_step * c.optim.steps + validations * validation + inference
+    return Estimate(seconds, "table")
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"

@@ -1,0 +1,142 @@
+"""Expand a study into cells: one training configuration per point of the grid.
+
+A cell is backbone x initial weights x component x method x dataset x few-shot size x
+seed. Its id names its run directory (``OUT/runs/<id>``), e.g.
+``prostate__lite_medsam__encoder_decoder__lora__seed0`` (``__init-<name>`` and
+``__shots<k>`` are added when those axes are present). Cells are ordered seed first, so
+that a first pass over the grid gives a complete table with one seed before any second
+seed runs.
+
+Few-shot cells train on a split written to ``OUT/splits/<dataset>/shots<k>_seed<s>/``
+(`samtune.data.split`: ``k`` patient groups of the dataset's training source, drawn with
+the cell's seed; its ``val.csv`` lists the dataset's validation cases unchanged). All
+paths in the cells' configurations are absolute, so a study resumes from any folder.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+from samtune.engine.config import TrainConfig
+from samtune.errors import ConfigError
+from samtune.study.config import (
+    BackboneConfig,
+    DatasetConfig,
+    InitConfig,
+    StudyConfig,
+    apply_train_overrides,
+    inits_for,
+)
+
+
+@dataclass(eq=False)
+class Cell:
+    """One run of the grid.
+
+    Attributes:
+        cell_id: unique name; the run directory is ``OUT/runs/<cell_id>``.
+        backbone: backbone label (the study's key), `model` the registered model.
+        init: initial-weights label, or None without that axis.
+        shots: few-shot size, or None for the whole training source.
+        config: the complete training configuration of the run.
+        split_dir: few-shot split folder to write before training (None: no split).
+        score_source: source to score (a dataset's test); None = the run's own data.val.
+    """
+
+    cell_id: str
+    backbone: str
+    model: str
+    init: str | None
+    component: str
+    method: str
+    dataset: str
+    seed: int
+    shots: int | None
+    config: TrainConfig
+    split_dir: Path | None
+    score_source: str | None
+
+    @property
+    def strategy(self) -> str:
+        """Row label of the results table: backbone[@init]/component/method."""
+        backbone = f"{self.backbone}@{self.init}" if self.init else self.backbone
+        return f"{backbone}/{self.component}/{self.method}"
+
+    @property
+    def scored_on(self) -> str:
+        return "test" if self.score_source else "val"
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).absolute()) if path else None
+
+
+def cell_id(dataset: str, backbone: str, init: str | None, component: str, method: str, seed: int,
+            shots: int | None) -> str:
+    parts = [dataset, backbone] + ([f"init-{init}"] if init else []) + [component.replace("+", "_"), method, f"seed{seed}"]
+    if shots is not None:
+        parts.append(f"shots{shots}")
+    return "__".join(parts)
+
+
+def _declared_labels(path: str) -> str | None:
+    """The label spec a source declares (nnU-Net dataset.json), kept for few-shot lists."""
+    from samtune.data.sources import load_source
+
+    labels = load_source(path).labels
+    return labels.describe() if labels is not None and not labels.is_binary else None
+
+
+def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfig | None, component: str,
+                  method: str, seed: int, dataset: DatasetConfig, split_dir: Path | None,
+                  declared: dict[str, str | None]) -> TrainConfig:
+    train = copy.deepcopy(config.train)
+    data = train.data
+    for key in ("labels", "axis", "window", "percentiles", "channels"):
+        if getattr(dataset, key) is not None:
+            setattr(data, key, copy.copy(getattr(dataset, key)))
+    train = apply_train_overrides(train, backbone.overrides, "backbone overrides")
+    train = apply_train_overrides(train, config.per_method.get(method, []), "per_method overrides")
+    train.model.name = backbone.model or ""
+    train.model.checkpoint = _absolute((init.checkpoint if init else None) or backbone.checkpoint)
+    if backbone.image_size is not None:
+        train.model.image_size = backbone.image_size
+    train.strategy.component, train.strategy.method = component, method
+    train.run.seed = seed
+    data = train.data
+    if split_dir is None:
+        data.train, data.val = _absolute(dataset.train), _absolute(dataset.val)
+    else:
+        data.train = str(split_dir / "train.csv")
+        data.val = str(split_dir / "val.csv") if dataset.val else None
+        if data.labels is None:  # a split's list files no longer carry a dataset.json's labels
+            if dataset.train not in declared:
+                declared[dataset.train] = _declared_labels(dataset.train)
+            data.labels = declared[dataset.train]
+    return train
+
+
+def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
+    """Every cell of the study, in run order (see the module docstring)."""
+    out_dir = Path(out_dir).absolute()
+    declared: dict[str, str | None] = {}
+    cells: list[Cell] = []
+    outer = product(config.seeds, config.datasets.items(), config.shots or [None], config.backbones)
+    for seed, (dataset_name, dataset), shots, label in outer:
+        backbone = config.backbone(label)
+        split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
+        for (init_name, init), component, method in product(inits_for(config, label), config.components, config.methods):
+            train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
+            cells.append(Cell(
+                cell_id(dataset_name, label, init_name, component, method, seed, shots), label, train.model.name,
+                init_name, component, method, dataset_name, seed, shots, train, split_dir, _absolute(dataset.test),
+            ))
+    seen: set[str] = set()
+    for cell in cells:
+        if cell.cell_id in seen:
+            raise ConfigError(f"two cells share the id '{cell.cell_id}'; avoid '__' in backbone, dataset and init labels")
+        seen.add(cell.cell_id)
+    return cells

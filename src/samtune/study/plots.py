@@ -1,0 +1,129 @@
+"""The study's PNG plots (matplotlib, Agg backend).
+
+- ``dice_by_strategy.png``: mean Dice of each strategy, one bar per dataset, error bars
+  as in the table (the largest few-shot size when there are several).
+- ``dice_vs_parameters.png``: mean Dice against trainable parameters (log axis), one
+  panel per dataset; colour = backbone, marker = method, filled = encoder+decoder,
+  hollow = decoder only.
+- ``dice_vs_shots.png`` (with a few-shot axis): mean Dice against the number of training
+  cases, one line per strategy, one panel per dataset ("all" plotted last).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samtune.atomic import atomic_path
+from samtune.study.results import Aggregate
+
+MARKERS = {"full": "o", "adapter": "s", "lora": "^", "dora": "D"}
+PLOT_FILES = ("dice_by_strategy.png", "dice_vs_parameters.png", "dice_vs_shots.png")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+
+
+def _main_shots(aggregates: list[Aggregate]) -> int | None:
+    values = {a.shots for a in aggregates}
+    return None if None in values else max(values)  # type: ignore[type-var]
+
+
+def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
+    plt = _pyplot()
+    shots = _main_shots(aggregates)
+    chosen = [a for a in aggregates if a.shots == shots]
+    strategies = list(dict.fromkeys(a.strategy for a in chosen))
+    datasets = list(dict.fromkeys(a.dataset for a in chosen))
+    by_key = {(a.strategy, a.dataset): a for a in chosen}
+    width = 0.8 / len(datasets)
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(strategies) * max(1, len(datasets)) + 2), 4.2))
+    for j, dataset in enumerate(datasets):
+        xs, ys, errors = [], [], []
+        for i, strategy in enumerate(strategies):
+            entry = by_key.get((strategy, dataset))
+            if entry is not None and entry.dice is not None:
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(entry.dice)
+                errors.append(entry.std or 0.0)
+        axes.bar(xs, ys, width, yerr=errors, capsize=2, label=dataset)
+    axes.set_xticks(range(len(strategies)), strategies, rotation=60, ha="right", fontsize=8)
+    title = "mean Dice per strategy" + (f" ({shots} training cases)" if shots is not None else "")
+    axes.set(ylabel="Dice", ylim=(0, 1), title=title)
+    if len(datasets) > 1:
+        axes.legend(fontsize=8)
+    _save(figure, path)
+    plt.close(figure)
+
+
+def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
+    plt = _pyplot()
+    shots = _main_shots(aggregates)
+    chosen = [a for a in aggregates if a.shots == shots and a.dice is not None and a.trainable]
+    datasets = list(dict.fromkeys(a.dataset for a in aggregates))
+    backbones = list(dict.fromkeys(a.backbone for a in aggregates))
+    colours = {b: f"C{i % 10}" for i, b in enumerate(backbones)}
+    figure, panels = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets) + 1.6, 3.8), squeeze=False)
+    for axes, dataset in zip(panels[0], datasets):
+        for a in (a for a in chosen if a.dataset == dataset):
+            filled = a.component != "decoder"
+            axes.scatter(a.trainable, a.dice, marker=MARKERS.get(a.method, "*"), s=46, edgecolors=colours[a.backbone],
+                         facecolors=colours[a.backbone] if filled else "none")
+        axes.set(xscale="log", xlabel="trainable parameters", ylabel="Dice", title=dataset)
+    handles = [plt.Line2D([], [], color=colours[b], marker="o", linestyle="", label=b) for b in backbones]
+    methods = list(dict.fromkeys(a.method for a in aggregates))
+    handles += [plt.Line2D([], [], color="gray", marker=MARKERS.get(m, "*"), linestyle="", label=m) for m in methods]
+    handles += [plt.Line2D([], [], color="gray", marker="o", linestyle="", label="encoder+decoder"),
+                plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="decoder")]
+    panels[0][-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _save(figure, path)
+    plt.close(figure)
+
+
+def plot_dice_vs_shots(aggregates: list[Aggregate], path: Path) -> None:
+    plt = _pyplot()
+    shot_values = sorted({a.shots for a in aggregates if a.shots is not None})
+    positions = {s: i for i, s in enumerate(shot_values)}
+    if any(a.shots is None for a in aggregates):
+        positions[None] = len(shot_values)  # type: ignore[index]
+    labels = [str(s) for s in shot_values] + (["all"] if None in positions else [])
+    datasets = list(dict.fromkeys(a.dataset for a in aggregates))
+    strategies = list(dict.fromkeys(a.strategy for a in aggregates))
+    figure, panels = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets) + 2.4, 3.8), squeeze=False)
+    for axes, dataset in zip(panels[0], datasets):
+        for strategy in strategies:
+            points = sorted((positions[a.shots], a.dice, a.std or 0.0) for a in aggregates
+                            if a.dataset == dataset and a.strategy == strategy and a.dice is not None)
+            if points:
+                xs, ys, errors = zip(*points)
+                axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=2, label=strategy)
+        axes.set_xticks(range(len(labels)), labels)
+        axes.set(xlabel="training cases", ylabel="Dice", ylim=(0, 1), title=dataset)
+    panels[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _save(figure, path)
+    plt.close(figure)
+
+
+def write_plots(aggregates: list[Aggregate], out_dir: Path) -> list[Path]:
+    """Write the plots that the results support; returns their paths."""
+    out_dir = Path(out_dir)
+    if not any(a.dice is not None for a in aggregates):
+        return []
+    written = [out_dir / PLOT_FILES[0], out_dir / PLOT_FILES[1]]
+    plot_dice_by_strategy(aggregates, written[0])
+    plot_dice_vs_parameters(aggregates, written[1])
+    if any(a.shots is not None for a in aggregates):
+        written.append(out_dir / PLOT_FILES[2])
+        plot_dice_vs_shots(aggregates, written[2])
+    return written

@@ -1,0 +1,19 @@
+"""Generated data sources shared by the study tests (see tiny_study.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from generated_data import write_disc_dataset
+from tiny_study import write_broken_dataset
+
+
+@pytest.fixture(scope="session")
+def disc_sources(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("study_data")
+    return {
+        "train": write_disc_dataset(root / "train", 4, seed=1),
+        "val": write_disc_dataset(root / "val", 2, seed=2),
+        "broken": write_broken_dataset(root / "broken"),
+    }

@@ -1,0 +1,144 @@
+"""End to end: a 2 x 2 grid (components x methods) of `tiny_vit_test` on a disc dataset, plus a
+dataset whose masks are unreadable, run through `run_study` with one process per cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from tiny_study import study_dict, write_study
+
+from samtune.cli.main import main
+from samtune.errors import UserError
+from samtune.inference.run_eval import evaluate_run
+from samtune.study.config import load_study
+from samtune.study.runner import run_study
+
+GOOD = [
+    f"discs__tiny_vit_test__{component}__{method}__seed0"
+    for component in ("decoder", "encoder_decoder") for method in ("full", "lora")
+]
+BROKEN = [cell.replace("discs__", "broken__") for cell in GOOD]
+
+
+def read_rows(out):
+    with open(out / "results.csv", newline="") as handle:
+        return {row["cell"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def study(disc_sources, tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    data = study_dict(disc_sources)
+    data["datasets"]["broken"] = {"train": str(disc_sources["broken"]), "val": str(disc_sources["broken"])}
+    path = write_study(root / "tiny.yaml", data)
+    out = root / "out"
+    outcome = run_study(load_study(path), out, log=lambda line: None)
+    return {"path": path, "out": out, "outcome": outcome, "data": data}
+
+
+def test_every_cell_has_a_row_and_the_broken_ones_failed(study):
+    rows = read_rows(study["out"])
+    assert list(rows) == GOOD + BROKEN  # seed, then dataset, backbone, component, method
+    assert [rows[c]["status"] for c in GOOD] == ["done"] * 4
+    assert [rows[c]["status"] for c in BROKEN] == ["failed"] * 4
+    assert sorted(study["outcome"].failed) == sorted(BROKEN) and sorted(study["outcome"].ran) == sorted(GOOD + BROKEN)
+    for cell in BROKEN:
+        assert rows[cell]["error"].startswith("train: ") and "mask" in rows[cell]["error"].lower()
+        record = json.loads((study["out"] / "failures" / f"{cell}.json").read_text())
+        assert record["stage"] == "train" and "Traceback" in record["traceback"]
+        assert rows[cell]["dice_mean"] == ""
+    markdown = (study["out"] / "results.md").read_text()
+    assert "## Failed cells (4)" in markdown and f"`{BROKEN[0]}`" in markdown
+
+
+def test_table_numbers_equal_the_per_run_metrics(study, tmp_path):
+    rows = read_rows(study["out"])
+    for cell in GOOD:
+        row, run = rows[cell], study["out"] / "runs" / cell
+        summary = json.loads((run / "summary.json").read_text())
+        assert int(row["trainable_parameters"]) == summary["trainable_parameters"] > 0
+        assert int(row["total_parameters"]) == summary["total_parameters"]
+        assert float(row["train_seconds"]) == summary["train_seconds"]
+        assert float(row["peak_rss_mb"]) == summary["peak_rss_mb"] > 0
+        assert int(row["steps"]) == 3 and row["scored_on"] == "val" and row["shots"] == "all"
+        # Score the run again, independently, on the dataset's validation source.
+        check = evaluate_run(run, tmp_path / cell, data=study["data"]["datasets"]["discs"]["val"])
+        dice = [r["dice"] for r in check.accumulator.per_case_rows()]
+        assert float(row["dice_mean"]) == pytest.approx(np.mean(dice), abs=1e-12)
+        assert float(row["dice_std"]) == pytest.approx(np.std(dice), abs=1e-12)
+        iou = [r["iou"] for r in check.accumulator.per_case_rows()]
+        assert float(row["iou_mean"]) == pytest.approx(np.mean(iou), abs=1e-12)
+        assert int(row["n_cases"]) == 2
+
+
+def test_markdown_table_has_strategies_as_rows_best_in_bold_and_ranks(study):
+    rows = read_rows(study["out"])
+    dice = {rows[c]["strategy"]: float(rows[c]["dice_mean"]) for c in GOOD}
+    lines = (study["out"] / "results.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| strategy"))
+    assert header == "| strategy | trainable | discs | broken | mean rank |"
+    table = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| tiny_vit_test/")}
+    assert list(table) == list(dice)
+    best = max(dice, key=dice.get)
+    for strategy, value in dice.items():
+        cell = f"{value:.3f} ± {float(rows[GOOD[list(dice).index(strategy)]]['dice_std']):.3f}"
+        assert (f"**{cell}**" in table[strategy]) == (value == dice[best])
+        assert "| failed |" in table[strategy]  # the broken dataset's column
+    assert table[best].rstrip(" |").endswith("1.0 (1 of 2)")  # ranked on one of the two datasets
+    for name in ("dice_by_strategy.png", "dice_vs_parameters.png"):
+        assert (study["out"] / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (study["out"] / "dice_vs_shots.png").exists()
+
+
+@pytest.fixture
+def keep_torch_threads():
+    """In-process cells set torch's thread count (run.threads); restore it afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_second_invocation_skips_finished_cells_and_retries_failed_ones(study, keep_torch_threads):
+    out = study["out"]
+    stamps = {c: [(out / "runs" / c / name).stat().st_mtime_ns for name in ("summary.json", "eval/summary.json")]
+              for c in GOOD}
+    before = read_rows(out)
+    outcome = run_study(load_study(study["path"]), out, log=lambda line: None)
+    assert outcome.skipped == GOOD and outcome.ran == BROKEN
+    assert stamps == {c: [(out / "runs" / c / name).stat().st_mtime_ns for name in ("summary.json", "eval/summary.json")]
+                      for c in GOOD}
+    after = read_rows(out)
+    assert all(after[c] == before[c] for c in GOOD)
+
+    # An interrupted cell (checkpoint, no summary) resumes; a trained, unscored one is scored.
+    shutil.rmtree(out / "runs" / GOOD[0] / "eval")
+    (out / "runs" / GOOD[1] / "summary.json").unlink()
+    shutil.rmtree(out / "runs" / GOOD[1] / "eval")
+    outcome = run_study(load_study(study["path"]), out, log=lambda line: None, isolate=False)
+    assert outcome.ran == GOOD[:2] + BROKEN
+    again = read_rows(out)
+    for cell in GOOD[:2]:
+        assert again[cell]["status"] == "done" and again[cell]["dice_mean"] == before[cell]["dice_mean"]
+
+
+def test_a_changed_configuration_is_refused_not_overwritten(study):
+    with pytest.raises(UserError, match=r"another configuration.*optim\.steps: 3 -> 4"):
+        run_study(load_study(study["path"], ["train.optim.steps=4"]), study["out"], log=lambda line: None)
+
+
+def test_dry_run_lists_cells_with_status_and_estimates(study, capsys, tmp_path):
+    assert main(["study", str(study["path"]), "--out", str(study["out"]), "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    status = {line.split()[1]: line.split()[2] for line in listing.splitlines()[1:9]}
+    assert status == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BROKEN, "restart*")}  # * = failed before
+    assert "8 cells: 4 done" in listing
+    fresh = tmp_path / "fresh"
+    assert main(["study", str(study["path"]), "--out", str(fresh), "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("(table)") == 8 and "8 cells: 8 new" in listing
+    assert not fresh.exists()  # a dry run writes nothing

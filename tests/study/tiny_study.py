@@ -1,0 +1,43 @@
+"""A tiny study: `tiny_vit_test` on generated disc datasets (tests/generated_data.py), 3 steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from generated_data import write_disc_dataset
+
+TINY_TRAIN = {
+    "optim": {"steps": 3, "lr": 0.003, "warmup_steps": 0},
+    "eval": {"every": 3},
+    # One thread: on a shared 2-core machine, two OpenMP threads contend and tiny steps slow down 5x.
+    "run": {"device": "cpu", "threads": 1, "log_every": 1, "checkpoint_every": 3},
+}
+
+
+def write_broken_dataset(folder: Path) -> Path:
+    """images/ + masks/ whose masks are not images: every cell training on it fails."""
+    write_disc_dataset(folder, 2, seed=5)
+    for mask in (folder / "masks").iterdir():
+        mask.write_bytes(b"not a png")
+    return folder
+
+
+def study_dict(sources: dict[str, Path], **changes) -> dict:
+    """1 backbone x 2 components x 2 methods x the 'discs' dataset, updated by `changes`."""
+    data = {
+        "title": "tiny study",
+        "train": TINY_TRAIN,
+        "backbones": {"tiny_vit_test": {}},
+        "components": ["decoder", "encoder+decoder"],
+        "methods": ["full", "lora"],
+        "datasets": {"discs": {"train": str(sources["train"]), "val": str(sources["val"])}},
+        "seeds": [0],
+    }
+    data.update(changes)
+    return data
+
+
+def write_study(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
