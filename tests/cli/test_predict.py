@@ -74,7 +74,9 @@ def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, i
     assert main(args) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert (out / "slice.png").stat().st_mtime_ns == before
-    assert main(args + ["--overwrite"]) == 0
+    assert main(["predict", str(inputs / "slice.png"), "--run", str(automatic_run), "--out", str(out),
+                 "--overwrite"]) == 0
+    assert (out / "slice.png").stat().st_mtime_ns > before
 
 
 def test_zero_shot_model_with_box_and_prompts_file(inputs, tiny_checkpoint, tmp_path, capsys):

@@ -1,7 +1,21 @@
-"""Trained tiny runs (shared with tests/cli, trained once per session)."""
+"""Trained tiny runs (shared with tests/cli, trained once per session) and one torch thread.
+
+Tiny-model forwards are a few milliseconds of many small ops; with more threads than free
+cores (a busy CI runner, pytest-xdist) each op waits on descheduled threads and runs
+20-50x slower, so these tests use one thread and restore the setting afterwards.
+"""
 
 import pytest
+import torch
 from trained_runs import trained_run
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -61,10 +61,10 @@ def test_volume_equals_its_slices_and_keeps_geometry(predictor, monkeypatch):
 
 @pytest.mark.parametrize("axis", [1, 2])
 def test_other_axes_restack_to_the_source_shape(predictor, axis):
-    volume = disc_volume(depth=4, size=12)
+    volume = disc_volume(depth=3, size=6)
     result = predictor.predict_volume(volume, axis=axis, batch_size=3)
     assert result.array.shape == volume.shape and result.geometry == Geometry.identity(3)
-    index = 5
+    index = 4
     value_range = (float(volume.min()), float(volume.max()))
     expected = predictor.predict_image(np.take(volume, index, axis=axis), value_range=value_range)
     assert (np.take(result.array, index, axis=axis) != expected).mean() < 1e-3
@@ -77,6 +77,8 @@ def test_volume_errors(predictor):
         predictor.predict_volume(np.zeros((3, 8, 8)), axis=3)
     with pytest.raises(UserError, match="batch size must be >= 1"):
         predictor.predict_volume(np.zeros((3, 8, 8)), batch_size=0)
+    with pytest.raises(UserError, match="takes no prompts"):
+        predictor.predict_image(np.zeros((8, 8)), box=(1, 1, 4, 4))
     prompted = Predictor(predictor.model, "prompted")
     with pytest.raises(UserError, match="segments from prompts"):
         prompted.predict_volume(np.zeros((3, 8, 8)))

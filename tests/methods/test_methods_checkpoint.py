@@ -44,6 +44,7 @@ def tuned_from_file(tmp_path, method: str) -> tuple[torch.nn.Module, object]:
     return model, save_tuning(model, tmp_path / "run" / "tuning", overrides=overrides)
 
 
+@pytest.mark.slow  # two LiteMedSAM encoder passes at 256 px (~1.3 s each on an idle 2-core CPU)
 def test_lite_medsam_lora_is_small_and_exports_for_the_reference_code(tmp_path) -> None:
     model = apply_strategy(samtune.create_model("lite_medsam"), Strategy("lite_medsam", "encoder+decoder", "lora"))
     perturb(model)
@@ -68,9 +69,9 @@ def test_lite_medsam_lora_is_small_and_exports_for_the_reference_code(tmp_path) 
         ours = model.image_encoder(images)
         theirs = reference.image_encoder(images)
         torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)
-        masks, _ = predict(model, images, boxes)
+        masks, _ = model.decode(ours, boxes=boxes)
         ref_masks, _ = reference.decode_boxes(theirs, boxes)
-    torch.testing.assert_close(torch.nn.functional.interpolate(ref_masks, masks.shape[-2:]), masks, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(ref_masks, masks, atol=1e-3, rtol=1e-3)
 
 
 def test_load_tuned_model_checks_the_base_checkpoint(tmp_path) -> None:

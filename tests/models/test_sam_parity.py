@@ -192,10 +192,15 @@ def vit_b_pair(sa):
     """Official and our ViT-B SAM at 1024 px with the same random weights, and the
     embeddings of one image from each (the expensive part: ~10 s per forward)."""
     torch.manual_seed(0)
-    official = perturb_(sa.build_sam_vit_b(checkpoint=None), seed=6, std=0.02).eval()
+    official = sa.build_sam_vit_b(checkpoint=None).eval()
+    # Small noise keeps 12 random blocks well-conditioned; the decoder gets the same
+    # noise as in the small test so that its logits are large (~10).
+    perturb_(official.image_encoder, seed=6, std=0.02)
+    perturb_(official.prompt_encoder, seed=7, std=0.1)
+    perturb_(official.mask_decoder, seed=8, std=0.1)
     ours = build_sam_vit_variant("vit_b").eval()
     ours.load_state_dict(official.state_dict(), strict=True)
-    images = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(7))
+    images = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         official_emb = official.image_encoder(images)
         ours_emb = ours.encode(images)
@@ -212,4 +217,4 @@ def test_vit_b_1024_image_embeddings_match_official(vit_b_pair) -> None:
 @pytest.mark.slow
 def test_vit_b_1024_masks_match_official(vit_b_pair) -> None:
     ours, official, ours_emb, official_emb = vit_b_pair
-    assert_decoders_agree(ours, official, ours_emb, official_emb, 1024, seed=8)
+    assert_decoders_agree(ours, official, ours_emb, official_emb, 1024, seed=10)

@@ -30,6 +30,14 @@ def read_rows(out):
         return {row["cell"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.fixture
+def keep_torch_threads():
+    """In-process cells set torch's thread count (run.threads); restore it afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def study(disc_sources, tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
@@ -56,7 +64,8 @@ def test_every_cell_has_a_row_and_the_broken_ones_failed(study):
     assert "## Failed cells (4)" in markdown and f"`{BROKEN[0]}`" in markdown
 
 
-def test_table_numbers_equal_the_per_run_metrics(study, tmp_path):
+def test_table_numbers_equal_the_per_run_metrics(study, tmp_path, keep_torch_threads):
+    torch.set_num_threads(1)
     rows = read_rows(study["out"])
     for cell in GOOD:
         row, run = rows[cell], study["out"] / "runs" / cell
@@ -95,14 +104,6 @@ def test_markdown_table_has_strategies_as_rows_best_in_bold_and_ranks(study):
     assert not (study["out"] / "dice_vs_shots.png").exists()
 
 
-@pytest.fixture
-def keep_torch_threads():
-    """In-process cells set torch's thread count (run.threads); restore it afterwards."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_second_invocation_skips_finished_cells_and_retries_failed_ones(study, keep_torch_threads):
     out = study["out"]
     stamps = {c: [(out / "runs" / c / name).stat().st_mtime_ns for name in ("summary.json", "eval/summary.json")]
@@ -115,12 +116,15 @@ def test_second_invocation_skips_finished_cells_and_retries_failed_ones(study, k
     after = read_rows(out)
     assert all(after[c] == before[c] for c in GOOD)
 
-    # An interrupted cell (checkpoint, no summary) resumes; a trained, unscored one is scored.
-    shutil.rmtree(out / "runs" / GOOD[0] / "eval")
+    # An interrupted cell (checkpoint, no summary) resumes; a trained, unscored one is scored,
+    # here in this process (isolate=False).
     (out / "runs" / GOOD[1] / "summary.json").unlink()
     shutil.rmtree(out / "runs" / GOOD[1] / "eval")
+    outcome = run_study(load_study(study["path"]), out, log=lambda line: None)
+    assert outcome.ran == [GOOD[1]] + BROKEN
+    shutil.rmtree(out / "runs" / GOOD[0] / "eval")
     outcome = run_study(load_study(study["path"]), out, log=lambda line: None, isolate=False)
-    assert outcome.ran == GOOD[:2] + BROKEN
+    assert outcome.ran == [GOOD[0]] + BROKEN and sorted(outcome.failed) == sorted(BROKEN)
     again = read_rows(out)
     for cell in GOOD[:2]:
         assert again[cell]["status"] == "done" and again[cell]["dice_mean"] == before[cell]["dice_mean"]

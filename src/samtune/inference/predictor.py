@@ -108,6 +108,8 @@ class Predictor:
         if self.mode == "prompted":
             for image, box, pts in zip(images, boxes, points):
                 check_prompts(image.shape[:2], tuple(box) if box is not None else None, pts)
+        elif any(b is not None for b in boxes) or any(p is not None and len(p) for p in points):
+            raise UserError("this run segments automatically and takes no prompts; drop the box/points")
         embeddings, frames = self.encode_images(images, value_range)
         if self.mode == "automatic":
             low_res, _ = self.model.decode(embeddings, multimask_output=True)

@@ -39,21 +39,25 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass the path of an existing weights file")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorsError
         from safetensors.torch import load_file
 
         try:
             raw = load_file(str(path), device="cpu")
-        except (SafetensorsError, OSError, ValueError) as error:
+        except Exception as error:  # safetensors raises its own error types per version
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {error}") from None
     else:
         try:
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            first = str(error).splitlines()[0] if str(error) else "unsupported content"
+            text = str(error)
+            if "not an allowed global" in text or "Unsupported global" in text:
+                found = text.split("WeightsUnpickler error:")[-1].strip().split(".")[0]
+                raise CheckpointError(
+                    f"refusing to load {path}: it holds Python objects other than tensors ({found}), which "
+                    "weights_only loading does not execute; re-save it as a plain state dict or as .safetensors"
+                ) from None
             raise CheckpointError(
-                f"refusing to load {path}: it holds objects other than tensors ({first}); "
-                "re-save it as a plain state dict or as .safetensors"
+                f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint"
             ) from None
         except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
             raise CheckpointError(

@@ -115,8 +115,6 @@ def create_model(
             model = spec.builder(**kwargs)
         model.spec = spec
         return model
-    model = spec.builder(**kwargs)
-    model.spec = spec
     path = None
     if pretrained is not False:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint(spec)
@@ -125,8 +123,11 @@ def create_model(
             f"model '{name}' needs a weights file: pass --checkpoint PATH "
             f"(the official file is {spec.weights.filename or 'not named'}, from {spec.weights.origin or 'its authors'})"
         )
-    if path is not None:
-        load_weights(model, read_state_dict(path), source=str(path))
+    state = read_state_dict(path) if path is not None else None  # a bad file fails before the build
+    model = spec.builder(**kwargs)
+    model.spec = spec
+    if state is not None:
+        load_weights(model, state, source=str(path))
     model.checkpoint_path = str(path) if path is not None else None
     if device is not None:
         model.to(device)

@@ -14,9 +14,19 @@ from typing import Any
 
 # The training and scoring stack, imported at module level so that the fork server holds
 # it before forking: a cell then starts in milliseconds instead of re-importing torch.
+import matplotlib
+import torch._dynamo  # noqa: F401  (first imported by torch.optim: seconds per cell otherwise)
+
 import samtune.engine.api  # noqa: F401
 import samtune.inference.run_eval  # noqa: F401
+from samtune.methods.registry import list_methods
+from samtune.models.registry import list_models
 from samtune.study.state import PEAK_GPU_FILE, describe_error
+
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402,F401  (training writes curves.png)
+
+list_models(), list_methods()  # fill both registries in the server, not in every cell
 
 
 def _train(job: dict[str, Any]) -> None:
