@@ -51,7 +51,8 @@ def measure(model_name: str, size: int, component: str, method: str, steps: int,
 
     def loss_from(masks: torch.Tensor) -> torch.Tensor:
         target = torch.zeros_like(masks)
-        target[..., masks.shape[-2] // 4 : 3 * masks.shape[-2] // 4, masks.shape[-1] // 4 : 3 * masks.shape[-1] // 4] = 1
+        h, w = masks.shape[-2:]
+        target[..., h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 1  # a centred square
         return F.binary_cross_entropy_with_logits(masks, target)
 
     def step(run) -> float:

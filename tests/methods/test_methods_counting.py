@@ -105,7 +105,6 @@ def test_cli_prints_every_strategy_with_counts(capsys) -> None:
 def test_cli_default_lists_the_study_backbones_including_vit_h(capsys) -> None:
     assert main(["strategies"]) == 0
     out = capsys.readouterr().out
-    vit_h_full = next(
-        line for line in out.splitlines() if line.startswith("sam_vit_h") and "encoder+decoder" in line and " full " in line
-    )
+    rows = [line for line in out.splitlines() if line.startswith("sam_vit_h")]
+    vit_h_full = next(line for line in rows if "encoder+decoder" in line and " full " in line)
     assert "641,090,608" in vit_h_full  # SAM ViT-H total, built on the meta device

@@ -31,7 +31,7 @@ from samtune.methods import (
 # Transformer blocks of the tiny test models, spelled out (not derived from samtune.methods.sites).
 ENCODER_BLOCKS = {
     "sam_vit": ["image_encoder.blocks.0", "image_encoder.blocks.1"],
-    "tiny_vit": ["image_encoder.layers.1.blocks.0", "image_encoder.layers.2.blocks.0", "image_encoder.layers.3.blocks.0"],
+    "tiny_vit": [f"image_encoder.layers.{stage}.blocks.0" for stage in (1, 2, 3)],
 }
 DECODER_BLOCKS = ["mask_decoder.transformer.layers.0", "mask_decoder.transformer.layers.1"]
 DECODER_ATTENTIONS = [

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 import torch
-
 from tiny_sam import FAMILIES, build, inputs, loss_of, predict
+import samtune
 from samtune.errors import ConfigError
 from samtune.methods import MethodOptions, Strategy, apply_strategy, train_mode, trainable_parameters
 from samtune.models.tiny_vit import qkv_channel_index
@@ -22,15 +22,25 @@ def qkv_parts(attn: torch.nn.Module, family: str) -> dict[str, torch.Tensor]:
     return {p: torch.arange(i * dim, (i + 1) * dim) for i, p in enumerate("qkv")}
 
 
-def capture_output(module: torch.nn.Module, run) -> torch.Tensor:
-    seen = []
-    handle = module.register_forward_hook(lambda m, a, out: seen.append(out.detach().clone()))
+def capture_outputs(modules: dict[str, torch.nn.Module], run) -> dict[str, torch.Tensor]:
+    """The first output of each module during one call of `run`."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(name):
+        return lambda m, a, out: seen.setdefault(name, out.detach().clone())
+
+    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
     try:
         with torch.no_grad():
             run()
     finally:
-        handle.remove()
-    return seen[0]
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def capture_output(module: torch.nn.Module, run) -> torch.Tensor:
+    return capture_outputs({"out": module}, run)["out"]
 
 
 @pytest.mark.parametrize("part", ["q", "v"])
@@ -62,7 +72,7 @@ def test_decoder_lora_changes_q_and_v_projections_only(family: str) -> None:
     attn = model.get_submodule(path)
     branches = dict(model.tuning.named_modules())
     run = lambda: predict(model, images, boxes)  # noqa: E731
-    outputs = lambda: {p: capture_output(getattr(attn, f"{p}_proj"), run) for p in "qkv"}  # noqa: E731
+    outputs = lambda: capture_outputs({p: getattr(attn, f"{p}_proj") for p in "qkv"}, run)  # noqa: E731
     for part in "qv":  # q and k read the token stream, v the image stream
         before = outputs()
         with torch.no_grad():
@@ -147,3 +157,17 @@ def test_a_deep_copy_of_a_tuned_model_is_independent() -> None:
 def test_strategy_must_name_the_models_backbone() -> None:
     with pytest.raises(Exception, match="is for backbone 'lite_medsam'"):
         apply_strategy(build("sam_vit"), Strategy("lite_medsam", "decoder", "lora"))
+
+
+def test_full_leaves_parameters_the_model_marks_unused_frozen() -> None:
+    # MobileSAM's checkpoint carries TinyViT's ImageNet head, unused by SAM and frozen by
+    # the model; `full` must not wake it up (DDP would wait forever for its gradients).
+    model = samtune.create_model("mobile_sam", device="meta")
+    head = {n for n, _ in model.named_parameters() if n.startswith(("image_encoder.head.", "image_encoder.norm_head."))}
+    assert head == {"image_encoder.norm_head.weight", "image_encoder.norm_head.bias",
+                    "image_encoder.head.weight", "image_encoder.head.bias"}
+    apply_strategy(model, Strategy("mobile_sam", "encoder+decoder", "full"))
+    trainable = set(trainable_parameters(model))
+    assert not head & trainable
+    tuned = {n for n, _ in model.named_parameters() if n.startswith(("image_encoder.", "mask_decoder."))}
+    assert tuned - head == trainable

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from samtune.models.builders import build_sam_vit, build_sam_vit_variant
+from samtune.models import image_encoder_vit as vit
 from samtune.models.common import LayerNorm2d
 from samtune.models.image_encoder_vit import (
     rel_pos_attention,
@@ -66,26 +67,54 @@ def test_resize_rel_pos_is_linear_with_half_pixel_centres() -> None:
     assert resize_rel_pos(table, 9) is table
 
 
-def test_rel_pos_attention_equals_explicit_bias() -> None:
+def explicit_rel_pos_attention(q, k, v, table_h, table_w, h, w, scale):
+    """softmax(q.k * scale + q.(Rh[row(n) - row(m)] + Rw[col(n) - col(m)])) v, spelled out
+    with an [N, N, d] table of pair embeddings."""
+    rows, cols = torch.arange(h * w) // w, torch.arange(h * w) % w
+    pair = table_h[rows[:, None] - rows[None, :] + h - 1] + table_w[cols[:, None] - cols[None, :] + w - 1]
+    scores = (q * scale) @ k.transpose(-1, -2) + torch.einsum("zhnd,nmd->zhnm", q, pair)
+    return scores.softmax(-1) @ v
+
+
+@pytest.mark.parametrize("path", ["chunked (CPU inference)", "folded (autograd)"])
+def test_rel_pos_attention_equals_explicit_bias(monkeypatch, path: str) -> None:
+    # Chunks of 5 queries over the 12 tokens: 5 + 5 + 2.
+    monkeypatch.setattr(vit, "_BIAS_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(vit, "_MIN_QUERY_CHUNK", 5)
     gen = torch.Generator().manual_seed(0)
     b, heads, h, w, d = 2, 3, 3, 4, 8
     q, k, v = (torch.randn(b, heads, h * w, d, generator=gen) for _ in range(3))
-    # Tables longer than 2*size-1 exercise the resize as well.
     table_h = torch.randn(2 * h - 1, d, generator=gen)
-    table_w = torch.randn(2 * 6 - 1, d, generator=gen)
+    table_w = torch.randn(2 * 6 - 1, d, generator=gen)  # longer than 2w-1: resized
     scale = d**-0.5
-    out = rel_pos_attention(q, k, v, table_h, table_w, (h, w), scale)
+    expected_tables = (table_h, resize_rel_pos(table_w, 2 * w - 1))
 
-    rw = resize_rel_pos(table_w, 2 * w - 1)
-    scores = torch.empty(b, heads, h * w, h * w)
-    for n in range(h * w):
-        for m in range(h * w):
-            (i, j), (r, c) = divmod(n, w), divmod(m, w)
-            rel = table_h[i - r + h - 1] + rw[j - c + w - 1]
-            scores[:, :, n, m] = (q[:, :, n] * scale * k[:, :, m]).sum(-1) + (q[:, :, n] * rel).sum(-1)
-    expected = scores.softmax(-1) @ v
-    assert out.shape == (b, heads, h * w, d)
+    def unexpected(*args, **kwargs):
+        raise AssertionError("rel_pos_attention dispatched to the wrong evaluation")
+
+    # Pin the dispatch: CPU without autograd -> chunked, with autograd -> folded.
+    other = "_folded_attention" if path.startswith("chunked") else "_chunked_bias_attention"
+    monkeypatch.setattr(vit, other, unexpected)
+    if path.startswith("chunked"):
+        with torch.no_grad():
+            out = rel_pos_attention(q, k, v, table_h, table_w, (h, w), scale)
+            expected = explicit_rel_pos_attention(q, k, v, *expected_tables, h, w, scale)
+        assert (out - expected).abs().max().item() < 1e-5
+        return
+
+    leaves = [t.clone().requires_grad_() for t in (q, k, v, table_h, table_w)]
+    out = rel_pos_attention(*leaves[:3], leaves[3], leaves[4], (h, w), scale)
+    weight = torch.randn(out.shape, generator=gen)
+    (out * weight).sum().backward()
+    ref = [t.clone().requires_grad_() for t in (q, k, v, table_h, table_w)]
+    expected = explicit_rel_pos_attention(
+        *ref[:3], ref[3], resize_rel_pos(ref[4], 2 * w - 1), h, w, scale
+    )
+    (expected * weight).sum().backward()
     assert (out - expected).abs().max().item() < 1e-5
+    for name, got, want in zip("q k v rel_pos_h rel_pos_w".split(), leaves, ref):
+        assert (got.grad - want.grad).abs().max().item() < 1e-4, name
+    assert ref[3].grad.abs().max().item() > 1e-3  # the bias really carries gradient
 
 
 def test_window_partition_pads_and_round_trips() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from generated_data import write_disc_dataset
-from tiny_study import write_broken_dataset
 
 
 @pytest.fixture(scope="session")
@@ -15,5 +15,12 @@ def disc_sources(tmp_path_factory) -> dict[str, Path]:
     return {
         "train": write_disc_dataset(root / "train", 4, seed=1),
         "val": write_disc_dataset(root / "val", 2, seed=2),
-        "broken": write_broken_dataset(root / "broken"),
     }
+
+
+@pytest.fixture
+def keep_torch_threads():
+    """Cells run in this process set torch's thread count (run.threads); restore it after."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

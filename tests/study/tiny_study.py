@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from generated_data import write_disc_dataset
 
 TINY_TRAIN = {
     "optim": {"steps": 3, "lr": 0.003, "warmup_steps": 0},
@@ -13,14 +12,6 @@ TINY_TRAIN = {
     # One thread: on a shared 2-core machine, two OpenMP threads contend and tiny steps slow down 5x.
     "run": {"device": "cpu", "threads": 1, "log_every": 1, "checkpoint_every": 3},
 }
-
-
-def write_broken_dataset(folder: Path) -> Path:
-    """images/ + masks/ whose masks are not images: every cell training on it fails."""
-    write_disc_dataset(folder, 2, seed=5)
-    for mask in (folder / "masks").iterdir():
-        mask.write_bytes(b"not a png")
-    return folder
 
 
 def study_dict(sources: dict[str, Path], **changes) -> dict:

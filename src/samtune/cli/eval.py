@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "source with a trained run and score it. Metrics per case and class, using the "
             "ground truth's spacing; writes per_case.csv and summary.json into --out. With "
             "--run, prompted runs are prompted from the ground truth: per slice and class, a "
-            "tight box of the class (box runs) or 5 seeded points from its innermost 10%% "
+            "tight box of the class (box runs) or 5 seeded points from its innermost 10% "
             "(point runs); slices without the class get no prompt."
         ),
     )

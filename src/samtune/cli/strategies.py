@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_counts(counts))
     if not args.model:
         print(
-            f"\n{len(backbones)} backbones x 2 components x 3 methods = 18 study strategies; "
-            "dora goes beyond the study. lite_medsam stands for the study's TinyViT backbone "
-            "(MobileSAM architecture); see --model mobile_sam."
+            "\n3 backbones x 2 components x 3 methods (full, adapter, lora) = 18 study strategies;\n"
+            "dora goes beyond the study. lite_medsam stands for the study's TinyViT backbone\n"
+            "(MobileSAM's architecture with medical weights); see --model mobile_sam."
         )
     return 0

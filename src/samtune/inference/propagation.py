@@ -135,7 +135,7 @@ def _sweep(predictor, loaded, axis, start, direction, previous, value_range, by_
         stop = min(stop, start + max_slices + 1) if direction > 0 else max(stop, start - max_slices - 1)
     index, last = start + direction, start
     while index != stop:
-        chunk = list(range(index, stop, direction))[:batch_size]
+        chunk = range(index, stop, direction)[:batch_size]
         embeddings, frames = predictor.encode_images([take(loaded, axis, i) for i in chunk], value_range)
         for position, slice_index in enumerate(chunk):
             box = next_box(previous, margin)

@@ -31,6 +31,7 @@ from samtune.data.geometry import LoadedImage
 from samtune.data.labels import LabelMap, parse_label_spec, require_integer_labels
 from samtune.data.prompts import PromptConfig, prompts_from_mask
 from samtune.data.sources import Case, Source, load_source
+from samtune.engine.config import TrainConfig
 from samtune.errors import DataError, UserError
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import EvalCase, evaluate_cases, report_paths, write_report
@@ -54,7 +55,14 @@ class RunEvaluation:
     source: str
 
 
-def resolve_source(run_dir: Path, data: str | Path | None, split: str | None) -> tuple[Source, str]:
+def run_config(run_dir: Path) -> TrainConfig:
+    """The resolved training configuration saved in a run directory."""
+    from samtune.configs import from_dict, load_yaml
+
+    return from_dict(TrainConfig, load_yaml(Path(run_dir) / "config.yaml"), "config")
+
+
+def resolve_source(config: TrainConfig, data: str | Path | None, split: str | None) -> tuple[Source, str]:
     """The labelled source to evaluate on, and a description of where it came from.
 
     - ``data`` a split folder (``train.csv`` / ``val.csv`` from `samtune data split`): its
@@ -63,17 +71,13 @@ def resolve_source(run_dir: Path, data: str | Path | None, split: str | None) ->
       labelled cases (``split`` is refused: it would mean nothing);
     - no ``data``: the run's own ``data.{split}`` from its config.yaml (default val).
     """
-    from samtune.configs import from_dict, load_yaml
-    from samtune.engine.config import TrainConfig
-
     if split is not None and split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
-    config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
     if data is None:
         chosen = split or "val"
         path = config.data.val if chosen == "val" else config.data.train
         if not path:
-            raise UserError(f"{run_dir} was trained without data.{chosen}; give the cases with --data SOURCE")
+            raise UserError(f"the run was trained without data.{chosen}; give the cases with --data SOURCE")
         return load_source(path, root=config.data.root), f"{path} (the run's data.{chosen})"
     data = Path(data)
     if data.is_dir() and (data / f"{split or 'val'}.csv").is_file() and (data / "split.json").is_file():
@@ -87,13 +91,9 @@ def resolve_source(run_dir: Path, data: str | Path | None, split: str | None) ->
     return load_source(data), str(data)
 
 
-def run_label_map(run_dir: Path, source: Source, spec: str | None = None) -> LabelMap:
+def run_label_map(config: TrainConfig, source: Source, spec: str | None = None) -> LabelMap:
     """Stored ground-truth values -> the run's classes: ``spec``, else the run's
     data.labels, else the source's declared labels, else binary."""
-    from samtune.configs import from_dict, load_yaml
-    from samtune.engine.config import TrainConfig
-
-    config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
     text = spec or config.data.labels
     return parse_label_spec(text) if text else (source.labels or LabelMap.binary())
 
@@ -194,9 +194,10 @@ def evaluate_run(
     existing = [path for path in report_paths(out_dir) if path.exists()]
     if existing and not overwrite:
         raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
-    predictor = Predictor.from_run(run_dir, device=device)
-    source, described = resolve_source(run_dir, data, split)
-    labels = run_label_map(run_dir, source, label_spec)
+    predictor = Predictor.from_run(run_dir, device=device)  # checks it is a finished run
+    config = run_config(run_dir)
+    source, described = resolve_source(config, data, split)
+    labels = run_label_map(config, source, label_spec)
     if labels.num_classes != len(predictor.class_names):
         raise UserError(
             f"{run_dir} predicts {len(predictor.class_names)} class(es) ({', '.join(predictor.class_names)}) but "

@@ -33,7 +33,7 @@ from samtune.methods.strategy import (
     Strategy,
     apply_strategy,
     get_strategy,
-    num_classes_changed,
+    has_new_heads,
     parameter_count,
 )
 
@@ -147,7 +147,7 @@ def save_tuning(
     record = TuningRecord(
         strategy=strategy,
         base=BaseModel(base_model, checkpoint, _base_sha256(model, checkpoint), dict(overrides)),
-        num_classes_changed=num_classes_changed(model),
+        num_classes_changed=has_new_heads(model),
         trainable_parameters=trainable,
         total_parameters=total,
         tensors=len(tensors),

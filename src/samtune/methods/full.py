@@ -14,7 +14,6 @@ from samtune.methods.strategy import MethodOptions, unfreeze
 class Full(Method):
     name = "full"
     summary = "train every parameter of the chosen components"
-    freezes_base = False
     mergeable = True  # nothing to merge: the weights are already in the official layout
 
     def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:

@@ -28,8 +28,6 @@ class Method:
         options: `MethodOptions` fields the method reads; setting any other is an error,
             so no option is silently ignored.
         defaults: values of `options` when the configuration leaves them unset (None).
-        freezes_base: True when the base weights of the tuned components stay frozen and
-            only injected parameters train (then the saved weights are small).
         mergeable: True when the injected update can be folded into the base weights.
     """
 
@@ -37,7 +35,6 @@ class Method:
     summary: ClassVar[str] = ""
     options: ClassVar[frozenset[str]] = frozenset()
     defaults: ClassVar[dict[str, object]] = {}
-    freezes_base: ClassVar[bool] = True
     mergeable: ClassVar[bool] = False
 
     def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:

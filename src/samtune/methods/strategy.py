@@ -38,7 +38,7 @@ from torch import nn
 
 from samtune.errors import ConfigError, UserError
 from samtune.methods.registry import get_method, list_methods
-from samtune.methods.tuning import TUNING_ATTR, keep_in_eval
+from samtune.methods.tuning import keep_in_eval
 
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "decoder": ("mask_decoder",),
@@ -49,6 +49,7 @@ NEW_HEAD_MODULES = ("mask_tokens", "output_hypernetworks_mlps", "iou_prediction_
 STUDY_BACKBONES = ("sam_vit_h", "sam_vit_b", "lite_medsam")
 STUDY_METHODS = ("full", "adapter", "lora")
 STRATEGY_ATTR = "_samtune_strategy"
+NEW_HEADS_ATTR = "_samtune_new_heads"
 INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
 
 
@@ -189,11 +190,10 @@ def apply_strategy(model: nn.Module, strategy: Strategy, num_classes_changed: bo
     method.apply(model, components, options)
     if num_classes_changed:
         for name in NEW_HEAD_MODULES:
-            head = getattr(model.mask_decoder, name)
-            head.requires_grad_(True)
+            unfreeze(getattr(model.mask_decoder, name), model, prefix=f"mask_decoder.{name}")
     _keep_frozen_parts_in_eval(model, components, num_classes_changed)
     setattr(model, STRATEGY_ATTR, strategy)
-    model._samtune_num_classes_changed = bool(num_classes_changed)
+    setattr(model, NEW_HEADS_ATTR, bool(num_classes_changed))
     return model
 
 
@@ -212,8 +212,9 @@ def get_strategy(model: nn.Module) -> Strategy | None:
     return getattr(model, STRATEGY_ATTR, None)
 
 
-def num_classes_changed(model: nn.Module) -> bool:
-    return bool(getattr(model, "_samtune_num_classes_changed", False))
+def has_new_heads(model: nn.Module) -> bool:
+    """Whether `apply_strategy` was told the number of classes changed (heads train)."""
+    return bool(getattr(model, NEW_HEADS_ATTR, False))
 
 
 def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
@@ -237,7 +238,3 @@ def parameter_count(model: nn.Module) -> tuple[int, int]:
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
-
-def is_tuned_module_name(name: str) -> bool:
-    """True for state-dict keys of injected modules."""
-    return name.startswith(TUNING_ATTR + ".")

@@ -26,10 +26,10 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        # F.layer_norm normalises trailing dims, so move channels last and back; the
-        # permutes are views and the fused kernel is faster than mean/var by hand.
+        # F.layer_norm normalises trailing dims: move channels last and back. The result
+        # is made contiguous so callers get an ordinary NCHW tensor (views keep working).
         y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
-        return y.permute(0, 3, 1, 2)
+        return y.permute(0, 3, 1, 2).contiguous()
 
 
 class MLPBlock(nn.Module):

@@ -13,9 +13,8 @@ grid differs from the pretraining grid, ``pos_embed`` is resized bilinearly and 
 global blocks' relative-position tables linearly (to ``2 * size - 1`` rows) at
 forward time, so official files load strictly and still serve 256 or 512 px inputs.
 
-Speed: the relative-position bias is folded into the attention itself (see
-`rel_pos_attention`), so ``scaled_dot_product_attention`` runs unmasked and the
-[heads, N, N] score matrix of the 4096-token global blocks is never materialised.
+Speed: attention runs in ``scaled_dot_product_attention`` and never materialises the
+[heads, N, N] scores of the 4096-token global blocks (see `rel_pos_attention`).
 """
 
 from __future__ import annotations
@@ -31,6 +30,10 @@ from samtune.models.common import LayerNorm2d, MLPBlock
 
 # SDPA kernels want head dims that are multiples of 8 (CUDA alignment); cheap on CPU.
 _HEAD_DIM_MULTIPLE = 8
+# CPU inference path: the per-chunk additive bias holds at most this many elements
+# (64 MB in fp32), and chunks hold at least this many queries.
+_BIAS_CHUNK_ELEMENTS = 1 << 24
+_MIN_QUERY_CHUNK = 64
 
 
 def resize_rel_pos(rel_pos: Tensor, length: int) -> Tensor:
@@ -76,23 +79,67 @@ def rel_pos_attention(
         scale: query scale of the content term (d ** -0.5); the bias is not scaled.
 
     Returns:
-        [B, heads, N, d] attention output.
+        [B, heads, N, d]: ``softmax(q.k * scale + bias) v`` with
+        ``bias[n, m] = rel_rows[n, row(m)] + rel_cols[n, col(m)]``,
+        ``rel_rows[n, r] = q_n . Rh[row(n) - r]`` and likewise for columns.
 
-    The bias ``bias[n, m] = rel_rows[n, row(m)] + rel_cols[n, col(m)]`` (with
-    ``rel_rows[n, r] = q_n . Rh[row(n) - r]`` and likewise for columns) is an inner
-    product: append ``rel_rows[n], rel_cols[n]`` to each scaled query and the one-hot
-    codes of the key's row and column to each key. One unmasked SDPA call with
-    scale 1 then computes ``q.k * scale + bias`` inside its fused kernel. Value vectors
-    are zero-padded to the same width because fused CPU kernels need equal head dims;
-    the padding columns of the output are dropped.
+    Two equivalent evaluations, neither of which holds a full [B, heads, N, N] score
+    tensor for large N: on CPU without autograd, SDPA over query chunks with the bias
+    materialised per chunk (`_chunked_bias_attention`, the fastest CPU evaluation we
+    measured); otherwise the bias folded into the dot product (`_folded_attention`),
+    which keeps SDPA unmasked, so fused kernels with memory-efficient backward apply.
     """
     b, heads, n, d = q.shape
     h, w = hw
-    rows = rel_pos_lookup(rel_pos_h, h).to(q.dtype)  # [h(query row), h(key row), d]
+    rows = rel_pos_lookup(rel_pos_h, h).to(q.dtype)  # [h (query row), h (key row), d]
     cols = rel_pos_lookup(rel_pos_w, w).to(q.dtype)  # [w, w, d]
     grid = q.reshape(b, heads, h, w, d)
     rel_rows = torch.einsum("znhwc,hkc->znhwk", grid, rows).reshape(b, heads, n, h)
     rel_cols = torch.einsum("znhwc,wkc->znhwk", grid, cols).reshape(b, heads, n, w)
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (q, k, v, rel_rows, rel_cols)
+    )
+    if q.device.type == "cpu" and not needs_grad:
+        return _chunked_bias_attention(q, k, v, rel_rows, rel_cols, scale)
+    return _folded_attention(q, k, v, rel_rows, rel_cols, scale)
+
+
+def _chunked_bias_attention(
+    q: Tensor, k: Tensor, v: Tensor, rel_rows: Tensor, rel_cols: Tensor, scale: float
+) -> Tensor:
+    """Masked SDPA over query chunks; the additive bias is built one chunk at a time.
+
+    rel_rows: [B, heads, N, h], rel_cols: [B, heads, N, w]. A window batch fits in one
+    chunk; a 4096-token global map takes about a dozen chunks of ~340 queries.
+    """
+    b, heads, n, _ = q.shape
+    step = max(_MIN_QUERY_CHUNK, _BIAS_CHUNK_ELEMENTS // (b * heads * n))
+    outputs = []
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        bias = rel_rows[:, :, start:stop, :, None] + rel_cols[:, :, start:stop, None, :]
+        outputs.append(
+            F.scaled_dot_product_attention(
+                q[:, :, start:stop], k, v,
+                attn_mask=bias.reshape(b, heads, stop - start, n), scale=scale,
+            )
+        )
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+
+
+def _folded_attention(
+    q: Tensor, k: Tensor, v: Tensor, rel_rows: Tensor, rel_cols: Tensor, scale: float
+) -> Tensor:
+    """Unmasked SDPA with the bias folded into extended queries and keys.
+
+    ``bias[n, m]`` is an inner product: append ``rel_rows[n], rel_cols[n]`` to the
+    scaled query and the one-hot codes of the key's row and column to the key, then
+    one SDPA call with scale 1 computes ``q.k * scale + bias`` inside its fused kernel.
+    Values are zero-padded to the same width (fused CPU kernels need equal head dims,
+    CUDA ones a multiple of 8); the padding columns of the output are dropped.
+    """
+    b, heads, n, d = q.shape
+    h, w = rel_rows.shape[-1], rel_cols.shape[-1]
     width = -(-(d + h + w) // _HEAD_DIM_MULTIPLE) * _HEAD_DIM_MULTIPLE
     parts = [q * scale, rel_rows, rel_cols]
     if width > d + h + w:

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from samtune.configs import apply_overrides, from_dict, load_yaml
 from samtune.engine.config import TrainConfig
-from samtune.errors import ConfigError
+from samtune.errors import ConfigError, UserError
 
 COMPONENT_NAMES = ("decoder", "encoder+decoder")
 STUDY_METHODS = ("full", "adapter", "lora")
@@ -194,7 +194,6 @@ def _check_file(path: str | None, where: str, what: str) -> None:
 def check_study(config: StudyConfig) -> None:
     """Every name and path of the grid, before any cell runs (ConfigError naming it)."""
     from samtune.methods.registry import get_method
-    from samtune.models.registry import get_spec
 
     if not config.backbones:
         raise ConfigError("backbones: give at least one, e.g. 'backbones: {lite_medsam: {}}'")
@@ -206,9 +205,9 @@ def check_study(config: StudyConfig) -> None:
             raise ConfigError(f"{name}: {values} repeats a value")
     _check_labels("backbones", config.backbones)
     _check_labels("datasets", config.datasets)
-    data = config.train.data
+    _check_labels("inits", config.inits or {})
     for key in ("train", "val", "root"):
-        if getattr(data, key):
+        if getattr(config.train.data, key):
             raise ConfigError(
                 f"train.data.{key} is set; in a study the sources are given per dataset (datasets.NAME.train/val/test)"
                 + (", with paths relative to each list file" if key == "root" else "")
@@ -218,34 +217,57 @@ def check_study(config: StudyConfig) -> None:
             raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENT_NAMES)})")
     for method in config.methods:
         get_method(method)
+    unknown = [m for m in config.per_method if m not in config.methods]
+    if unknown:
+        raise ConfigError(f"per_method: {', '.join(unknown)} not among methods ({', '.join(config.methods)})")
+    for method, overrides in config.per_method.items():
+        check_overrides(config.train, overrides, f"per_method.{method}")
+    _check_inits(config)
+    _check_backbones(config)
+    _check_datasets(config)
+    for shots in config.shots or []:
+        if shots is not None and shots < 1:
+            raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
+
+
+def _check_inits(config: StudyConfig) -> None:
+    for name, init in (config.inits or {}).items():
+        if init is None:
+            continue
+        _check_file(init.checkpoint, f"inits.{name}", "checkpoint")
+        unknown = [b for b in init.backbones or [] if b not in config.backbones]
+        if unknown:
+            raise ConfigError(
+                f"inits.{name}.backbones: {', '.join(unknown)} not among backbones ({', '.join(config.backbones)})"
+            )
+
+
+def _check_backbones(config: StudyConfig) -> None:
+    from samtune.models.registry import get_spec
+
     for label in config.backbones:
         entry = config.backbone(label)
-        spec = get_spec(entry.model)
         where = f"backbones.{label}"
+        try:
+            spec = get_spec(entry.model or label)
+        except UserError as error:
+            raise ConfigError(f"{where}: {error}") from None
         _check_file(entry.checkpoint, where, "checkpoint")
+        check_overrides(config.train, entry.overrides, f"{where}.overrides")
         inits = inits_for(config, label)
         if not inits:
-            raise ConfigError(f"{where}: no entry of inits applies to it; add one with checkpoint: null (its own weights)")
+            raise ConfigError(
+                f"{where}: no entry of inits applies to it; add one with checkpoint: null (its own weights)"
+            )
         own_weights = [name for name, init in inits if init is None or not init.checkpoint]
         if spec.weights.source == "user" and not entry.checkpoint and own_weights:
             raise ConfigError(
                 f"{where}: {spec.name} has no packaged weights; add --set {where}.checkpoint=PATH/"
                 f"{spec.weights.filename or 'WEIGHTS.pth'}, or remove it from backbones"
             )
-    unknown = [m for m in config.per_method if m not in config.methods]
-    if unknown:
-        raise ConfigError(f"per_method: {', '.join(unknown)} not among methods ({', '.join(config.methods)})")
-    for where, overrides in [(f"backbones.{b}.overrides", (e or BackboneConfig()).overrides)
-                             for b, e in config.backbones.items()] + \
-            [(f"per_method.{m}", o) for m, o in config.per_method.items()]:
-        check_overrides(config.train, overrides, where)
-    for name, init in (config.inits or {}).items():
-        _check_file(init.checkpoint if init else None, f"inits.{name}", "checkpoint")
-        unknown = [b for b in (init.backbones or []) if b not in config.backbones] if init else []
-        if unknown:
-            raise ConfigError(f"inits.{name}.backbones: {', '.join(unknown)} not among backbones ({', '.join(config.backbones)})")
-    if config.inits is not None:
-        _check_labels("inits", config.inits)
+
+
+def _check_datasets(config: StudyConfig) -> None:
     if not config.datasets:
         raise ConfigError("datasets: give at least one, e.g. --set 'datasets.mine={train: train.csv, val: val.csv}'")
     for name, dataset in config.datasets.items():
@@ -255,9 +277,6 @@ def check_study(config: StudyConfig) -> None:
             raise ConfigError(f"datasets.{name}: give val (and/or test): a source to score the runs on")
         for key in ("train", "val", "test"):
             _check_file(getattr(dataset, key), f"datasets.{name}.{key}", "data source")
-    for shots in config.shots or []:
-        if shots is not None and shots < 1:
-            raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
 
 
 AXIS_KEYS = ("model.name", "model.checkpoint", "model.image_size", "strategy.component", "strategy.method",

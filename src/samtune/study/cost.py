@@ -42,7 +42,7 @@ CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run di
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
-    basis: str  # "table" or "measured"
+    basis: str  # "table", "CPU table" (a GPU cell, before any has finished) or "measured"
 
 
 def encoder_forward_seconds(model: str, image_size: int | None) -> float:
@@ -90,7 +90,8 @@ def _case_slices(image: Path, axis: int) -> int:
     return int(size[-1 - axis]) if len(size) == 3 else 1
 
 
-def _kind(cell: Cell) -> tuple:
+def cell_kind(cell: Cell) -> tuple:
+    """What makes two cells cost the same per step."""
     c = cell.config
     return (c.model.name, c.model.image_size, c.strategy.component, c.strategy.method, c.optim.batch_size,
             c.optim.accumulation, c.run.device, c.data.augment, c.run.cache_embeddings)
@@ -105,7 +106,7 @@ def measured_rates(cells: list[Cell], out_dir: Path) -> dict[tuple, float]:
             continue
         try:
             summary = json.loads(path.read_text())
-            rates.setdefault(_kind(cell), summary["train_seconds"] / max(1, summary["steps"]))
+            rates.setdefault(cell_kind(cell), summary["train_seconds"] / max(1, summary["steps"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return rates
@@ -117,7 +118,7 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     c = cell.config
     forward = encoder_forward_seconds(c.model.name, c.model.image_size)
     inference = forward * score_slices
-    measured = (rates or {}).get(_kind(cell))
+    measured = (rates or {}).get(cell_kind(cell))
     if measured is not None:
         return Estimate(CELL_OVERHEAD_S + measured * c.optim.steps + inference, "measured")
     per_step = c.optim.batch_size * c.optim.accumulation
@@ -131,7 +132,7 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
         step = forward + DECODER_STEP_S if c.strategy.component == "decoder" else forward * factor
         setup, validation = 0.0, forward * val_slices
     seconds = CELL_OVERHEAD_S + setup + step * per_step * c.optim.steps + validations * validation + inference
-    return Estimate(seconds, "table")
+    return Estimate(seconds, "CPU table" if c.run.device == "cuda" else "table")
 
 
 def format_seconds(seconds: float) -> str:

@@ -76,7 +76,8 @@ def _absolute(path: str | None) -> str | None:
 
 def cell_id(dataset: str, backbone: str, init: str | None, component: str, method: str, seed: int,
             shots: int | None) -> str:
-    parts = [dataset, backbone] + ([f"init-{init}"] if init else []) + [component.replace("+", "_"), method, f"seed{seed}"]
+    parts = [dataset, backbone] + ([f"init-{init}"] if init else [])
+    parts += [component.replace("+", "_"), method, f"seed{seed}"]
     if shots is not None:
         parts.append(f"shots{shots}")
     return "__".join(parts)
@@ -128,7 +129,8 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     for seed, (dataset_name, dataset), shots, label in outer:
         backbone = config.backbone(label)
         split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
-        for (init_name, init), component, method in product(inits_for(config, label), config.components, config.methods):
+        inner = product(inits_for(config, label), config.components, config.methods)
+        for (init_name, init), component, method in inner:
             train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
             cells.append(Cell(
                 cell_id(dataset_name, label, init_name, component, method, seed, shots), label, train.model.name,
@@ -137,6 +139,8 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     seen: set[str] = set()
     for cell in cells:
         if cell.cell_id in seen:
-            raise ConfigError(f"two cells share the id '{cell.cell_id}'; avoid '__' in backbone, dataset and init labels")
+            raise ConfigError(
+                f"two cells share the id '{cell.cell_id}'; avoid '__' in backbone, dataset and init labels"
+            )
         seen.add(cell.cell_id)
     return cells

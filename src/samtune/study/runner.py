@@ -88,7 +88,8 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
     """Every cell with its status and (optionally) estimated cost; writes nothing."""
     out_dir = Path(out_dir)
     cells = expand_cells(config, out_dir)
-    planned = [PlannedCell(cell, *cell_status(out_dir, cell), read_failure(out_dir, cell) is not None) for cell in cells]
+    planned = [PlannedCell(cell, *cell_status(out_dir, cell), read_failure(out_dir, cell) is not None)
+               for cell in cells]
     if estimates:
         slices = _dataset_slices(config)
         rates = measured_rates(cells, out_dir)
@@ -119,8 +120,8 @@ def format_plan(planned: list[PlannedCell]) -> str:
     lines.append("")
     lines.append(f"{len(planned)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
                  + f"; about {format_seconds(remaining)} of training left")
-    lines.append("estimates: 'table' = 2-core CPU figures (samtune.study.cost), 'measured' = from finished cells "
-                 "of the same kind; * = failed on an earlier invocation (retried)")
+    lines.append("estimates: 'table' = 2-core CPU figures (samtune.study.cost; for GPU cells 'CPU table', far too "
+                 "high), 'measured' = from finished cells of the same kind; * = failed before (retried)")
     return "\n".join(lines)
 
 
@@ -190,7 +191,10 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
     process.join()
     if outcome is None:
         code = process.exitcode
-        why = f"killed by signal {-code}" + (" (out of memory?)" if code == -9 else "") if code and code < 0 else f"exit code {code}"
+        if code is not None and code < 0:
+            why = f"killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
+        else:
+            why = f"exit code {code}"
         outcome = {"ok": False, "stage": "process", "error": f"the cell's process ended without a result ({why})",
                    "traceback": ""}
     if outcome.get("stage") == "interrupted":
@@ -251,7 +255,7 @@ def write_outputs(config: StudyConfig, out_dir: Path, cells: list[Cell], title: 
 
 
 def _outcome_line(row: dict[str, Any], seconds: float) -> str:
-    if row["status"] == "done":
+    if row["status"] == "done" and row["dice_mean"] is not None:
         return (f"Dice {row['dice_mean']:.4f} ± {row['dice_std']:.4f} on {row['scored_on']} "
                 f"({row['n_cases']} cases) in {seconds:.0f}s")
     return f"{row['status']}: {row['error'] or ''}".rstrip(": ")
@@ -264,6 +268,10 @@ def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, ti
     Raises UserError before running anything if a cell's run directory holds another
     configuration (see `samtune.study.state`). A failing cell is recorded and the
     study goes on; KeyboardInterrupt stops it (the tables are written first).
+
+    With ``isolate`` (on Linux), cells start from a fork server, which re-imports the
+    calling script as ``__mp_main__``: a script that calls `run_study` needs the usual
+    ``if __name__ == "__main__":`` guard (the `samtune` command has it).
     """
     from samtune.study.results import cell_row
 
@@ -287,10 +295,11 @@ def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, ti
                 try:
                     if cell.split_dir is not None:
                         write_cell_split(config, cell)
-                    result = run_job(cell_job(config, out_dir, cell, entry.status), isolate)
-                except Exception as error:  # writing the few-shot split (the job reports its own errors)
+                except Exception as error:  # e.g. more shots than patients; the job reports its own errors
                     result = {"ok": False, "stage": "split", "error": describe_error(error),
                               "traceback": traceback.format_exc()}
+                else:
+                    result = run_job(cell_job(config, out_dir, cell, entry.status), isolate)
                 if result["ok"]:
                     clear_failure(out_dir, cell)
                 else:

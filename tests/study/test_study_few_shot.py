@@ -1,0 +1,41 @@
+"""A few-shot axis: splits drawn with the cell's seed, one table per size, Dice against shots,
+and a size larger than the dataset recorded as a failed cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from tiny_study import study_dict, write_study
+
+from samtune.data.sources import load_source
+from samtune.data.split import split_cases
+from samtune.study.config import load_study
+from samtune.study.runner import run_study
+
+
+def test_few_shot_cells(disc_sources, tmp_path, keep_torch_threads):
+    data = study_dict(disc_sources, components=["decoder"], methods=["full"], shots=[2, None, 9])
+    out = tmp_path / "out"
+    study = load_study(write_study(tmp_path / "study.yaml", data))
+    outcome = run_study(study, out, log=lambda line: None, isolate=False)  # in this process
+    with open(out / "results.csv", newline="") as handle:
+        rows = {row["shots"]: row for row in csv.DictReader(handle)}
+    assert [rows[k]["status"] for k in ("2", "all", "9")] == ["done", "done", "failed"]
+    assert outcome.failed == ["discs__tiny_vit_test__decoder__full__seed0__shots9"]
+    assert rows["9"]["error"] == (f"split: datasets.discs.train ({disc_sources['train']}) has 4 patient group(s), "
+                                  "fewer than shots 9")
+
+    split = out / "splits" / "discs" / "shots2_seed0"
+    expected = [c.case_id for c in split_cases(load_source(disc_sources["train"]), 2, seed=0).train]
+    assert json.loads((split / "split.json").read_text())["train"] == expected
+    assert [c.case_id for c in load_source(split / "val.csv").cases] == ["case00", "case01"]  # the dataset's val
+    run = out / "runs" / "discs__tiny_vit_test__decoder__full__seed0__shots2"
+    assert json.loads((run / "run.json").read_text())["train_slices"] == 2
+    assert json.loads((out / "runs" / "discs__tiny_vit_test__decoder__full__seed0" / "run.json").read_text())[
+        "train_slices"] == 4
+
+    markdown = (out / "results.md").read_text()
+    assert "## 2 training case(s)" in markdown and "## all training cases" in markdown
+    assert "## 9 training case(s)" in markdown and "| tiny_vit_test/decoder/full | - | failed | - |" in markdown
+    assert (out / "dice_vs_shots.png").read_bytes()[:4] == b"\x89PNG"
