@@ -126,6 +126,7 @@ def create_model(
     state = read_state_dict(path) if path is not None else None  # a bad file fails before the build
     model = spec.builder(**kwargs)
     model.spec = spec
+    model.build_overrides = dict(overrides)  # recorded with tuning weights to rebuild the model
     if state is not None:
         load_weights(model, state, source=str(path))
     model.checkpoint_path = str(path) if path is not None else None

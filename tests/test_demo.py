@@ -1,0 +1,22 @@
+"""The embedded demo: real brain MRI, real LiteMedSAM weights, a real improvement."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from samtune.demo import VAL_SLICES, run_demo
+
+
+def test_demo_fine_tuning_beats_zero_shot_on_white_matter(tmp_path):
+    result = run_demo(tmp_path / "demo", tissue="wm")
+    assert len(result.zero_shot) == len(result.fine_tuned) == len(VAL_SLICES)
+    # zero-shot LiteMedSAM with a box is poor on white matter (~0.5); the issue asks +0.15
+    assert result.fine_tuned_mean >= result.zero_shot_mean + 0.15, (result.zero_shot, result.fine_tuned)
+    assert result.fine_tuned_mean >= 0.7
+    overlay = np.asarray(Image.open(tmp_path / "demo" / "overlays" / f"mni152_z{VAL_SLICES[0]:03d}.png"))
+    assert overlay.shape == (233, 3 * 197, 3)
+    assert (tmp_path / "demo" / "run" / "curves.png").is_file()
+    assert "McConnell Brain Imaging Centre" in (tmp_path / "demo" / "data" / "NOTICE-MNI152.txt").read_text()
+    summary = json.loads((tmp_path / "demo" / "run" / "summary.json").read_text())
+    assert summary["embedding_cache"] is True and summary["steps"] == 150
