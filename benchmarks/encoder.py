@@ -137,6 +137,7 @@ def lite_medsam_pair() -> tuple[nn.Module, nn.Module]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up and 3 repeats")
+    parser.add_argument("--repeats", type=int, help="timed repeats (default 5, --quick 3)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="vit_b,lite_medsam", help="comma-separated subset")
     parser.add_argument(
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warmup, repeats = (1, 3) if args.quick else (1, 5)
+    repeats = args.repeats or repeats
     peak32 = matmul_peak(torch.float32)
     # Without native bf16 (e.g. AVX2-only CPUs) bf16 matmuls are emulated and can be 100x
     # slower than fp32; probe with a small matmul before committing minutes to it.

@@ -2,7 +2,7 @@
 
 Tiny-model forwards are a few milliseconds of many small ops; with more threads than free
 cores (a busy CI runner, pytest-xdist) each op waits on descheduled threads and runs
-20-50x slower, so these tests use one thread and restore the setting afterwards.
+20-50x slower, so tests that use these runs ask for `one_thread` (one thread, restored afterwards).
 """
 
 import pytest
@@ -10,7 +10,7 @@ import torch
 from trained_runs import trained_run
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def one_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from samtune.cli.main import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_eval_run_prints_the_table_and_writes_reports(automatic_run, tmp_path, capsys):

@@ -16,6 +16,8 @@ from samtune.data.geometry import Geometry
 from samtune.data.readers import read_image, write_image
 from samtune.inference.predictor import Predictor
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 GEOMETRY = Geometry((0.7, 0.8, 2.5), (-30.0, 12.5, 40.0), (1.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0))
 
 

@@ -6,8 +6,8 @@ label map; prompted predictions are 0/1).
 
     >>> predictor = Predictor.from_run("runs/prostate")          # or .from_model("lite_medsam")
     >>> labels = predictor.predict_image(png_array)               # automatic run: [H, W]
-    >>> volume = predictor.predict_volume(read_image("ct.nii.gz"))  # LoadedImage, same geometry
-    >>> result = predictor.propagate(volume, slice_index=90, box=(40, 50, 120, 160))
+    >>> labels = predictor.predict_volume(read_image("ct.nii.gz"))  # LoadedImage, same geometry
+    >>> result = predictor.propagate(read_image("mr.nii.gz"), slice_index=90, box=(40, 50, 120, 160))
 
 Volumes are handled in `samtune.inference.volume` (slice-by-slice, batched, streamed) and
 `samtune.inference.propagation` (3D prompted propagation from one box).
@@ -174,7 +174,8 @@ class Predictor:
                   point_labels=None, **options):
         """Prompted 3D segmentation from one prompt on one slice, without ground truth.
 
-        See `samtune.inference.propagation.propagate` (options: margin, min_area, max_slices).
+        See `samtune.inference.propagation.propagate` (options: margin, min_area, max_slices,
+        batch_size); returns a `PropagationResult`.
         """
         from samtune.inference.propagation import propagate
 
