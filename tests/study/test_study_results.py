@@ -14,6 +14,7 @@ from samtune.configs import save_config
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import write_report
 from samtune.study.config import load_study
+from samtune.study.cost import calibration, cell_kind, estimate_cell, measured_rates, table_train_seconds
 from samtune.study.grid import expand_cells
 from samtune.study.results import aggregate, cell_row
 from samtune.study.state import cell_status, record_failure, run_dir
@@ -82,6 +83,22 @@ def test_a_row_holds_the_runs_own_figures(grid):
     record_failure(out, cells[1], "train", "out of memory", "Traceback ...")
     failed = cell_row(out, cells[1])
     assert (failed["status"], failed["error"], failed["dice_mean"]) == ("failed", "train: out of memory", None)
+
+
+def test_finished_cells_give_measured_seconds_per_step(grid):
+    out, cells = grid
+    fake_run(out, cells[0])  # 12.5 s for 3 steps
+    rates = measured_rates(cells, out)
+    assert rates == {cell_kind(cells[0]): pytest.approx(12.5 / 3)}
+    assert cell_kind(cells[2]) == cell_kind(cells[0])  # another seed of the same strategy costs the same
+    estimate = estimate_cell(cells[2], 4, 2, 2, rates)
+    assert estimate.basis == "measured" and estimate.seconds == pytest.approx(5 + 12.5 + 2 * 0.02)
+    # Other kinds of cell: the table, scaled by how much slower this machine was than the table.
+    scale = calibration(cells, out, {"discs": (4, 2)})
+    assert scale == pytest.approx(12.5 / table_train_seconds(cells[0], 4, 2)) and scale > 1
+    lora = estimate_cell(cells[1], 4, 2, 2, rates, scale)
+    assert lora.basis == f"table x{scale:.2g}"
+    assert lora.seconds == pytest.approx(5 + (table_train_seconds(cells[1], 4, 2) + 2 * 0.02) * scale)
 
 
 def rows_for(cells, dice):

@@ -39,12 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from samtune.study.config import load_study, resolve_study
-    from samtune.study.runner import format_plan, plan_study, run_study
+    from samtune.study.runner import format_plan, plan_study, run_study, running_pid
 
     config = load_study(args.study, args.overrides)
     out = args.out or Path("studies") / resolve_study(args.study).stem
     if args.dry_run:
-        print(format_plan(plan_study(config, out)))
+        print(format_plan(plan_study(config, out), running_pid(out)))
         return 0
     words = ["samtune", "study", args.study, *(f"--set {o}" for o in args.overrides), "--out", str(out)]
     command = " ".join(shlex.quote(w) if not w.startswith("--set ") else "--set " + shlex.quote(w[6:]) for w in words)

@@ -40,16 +40,15 @@ class SegmentationObjective:
 
     def logits(self, model: nn.Module, batch: dict, embeddings: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, C, S, S] in the model frame."""
-        core = model.module if hasattr(model, "module") else model  # unwrap DDP
         if embeddings is None:
-            embeddings = core.encode(batch["image"])
+            embeddings = model.encode(batch["image"])
         if self.mode == "automatic":
-            low_res, _ = core.decode(embeddings, multimask_output=True)
+            low_res, _ = model.decode(embeddings, multimask_output=True)
         else:
             points = None
             if batch.get("points") is not None:
                 points = (batch["points"], batch["point_labels"])
-            low_res, _ = core.decode(embeddings, points=points, boxes=batch.get("boxes"), multimask_output=False)
+            low_res, _ = model.decode(embeddings, points=points, boxes=batch.get("boxes"), multimask_output=False)
         size = batch["image"].shape[-2:] if "image" in batch else batch["mask"].shape[-2:]
         return F.interpolate(low_res.float(), size=tuple(size), mode="bilinear", align_corners=False)
 

@@ -90,6 +90,18 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+class _ObjectiveForward(nn.Module):
+    """The model's forward under an objective, as one module call (what DDP wraps)."""
+
+    def __init__(self, sam: nn.Module, objective: SegmentationObjective):
+        super().__init__()
+        self.sam = sam
+        self.objective = objective
+
+    def forward(self, batch: dict[str, Any], embeddings: torch.Tensor | None) -> torch.Tensor:
+        return self.objective.logits(self.sam, batch, embeddings)
+
+
 class Trainer:
     """Runs `settings.steps` optimiser steps of `objective` on `model`.
 
@@ -123,14 +135,16 @@ class Trainer:
         self.dist = dist
         self.save_weights = save_weights
         self.params = list(trainable_parameters(model).values())
-        self.model: nn.Module = model
+        # DDP synchronises gradients only for computations that run through its own
+        # forward, so the whole objective forward (encode + decode) is one module call.
+        self.model: nn.Module = _ObjectiveForward(model, objective)
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             # Some trainable heads take no part in a given objective (e.g. the IoU head, the
             # unused mask token's hypernetwork), so DDP must tolerate unused parameters.
             self.model = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+                self.model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
             )
         self.optimizer = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
         self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
@@ -193,7 +207,7 @@ class Trainer:
         batch = _to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
         with self._autocast():
             embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
-            logits = self.objective.logits(self.model, batch, embeddings)
+            logits = self.model(batch, embeddings)
             loss = self.objective.loss(logits.float(), batch)
         self.scaler.scale(loss / self.settings.accumulation).backward()
         return float(loss.detach())

@@ -44,6 +44,18 @@ from samtune.models.common import LayerNorm2d
 _HEAD_CLASSES = 1000
 
 
+def gelu(x: Tensor) -> Tensor:
+    """Exact (erf) GELU; in place on `x` when autograd cannot need it.
+
+    Call it only on a freshly computed tensor nothing else holds. On CPU, every large new
+    buffer (the 256x256-grid activations are 67 MB) costs page faults on first touch,
+    which makes an out-of-place GELU several times slower than the arithmetic.
+    """
+    if x.requires_grad and torch.is_grad_enabled():
+        return F.gelu(x)
+    return torch.ops.aten.gelu_(x)
+
+
 class Conv2dBN(nn.Module):
     """Bias-free Conv2d `c` followed by BatchNorm2d `bn`: [B, Cin, H, W] -> [B, Cout, H', W'].
 
@@ -89,14 +101,14 @@ class PatchEmbed(nn.Module):
             raise ValueError(f"patch_embed_kernel must be 1 or 3, got {kernel_size}")
         stride = 2 if kernel_size == 3 else 1
         self.reduction = stride * stride
-        self.seq = nn.Sequential(
+        self.seq = nn.Sequential(  # seq.1 (GELU) has no parameters; keys are seq.0 and seq.2
             Conv2dBN(in_chans, embed_dim // 2, kernel_size, stride),
             nn.GELU(),
             Conv2dBN(embed_dim // 2, embed_dim, kernel_size, stride),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.seq(x)
+        return self.seq[2](gelu(self.seq[0](x)))
 
 
 class MBConv(nn.Module):
@@ -114,9 +126,11 @@ class MBConv(nn.Module):
         self.conv3 = Conv2dBN(hidden, dim, bn_weight_init=0.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.gelu(self.conv1(x))
-        y = F.gelu(self.conv2(y))
-        return F.gelu(self.conv3(y) + x)
+        y = gelu(self.conv1(x))
+        y = gelu(self.conv2(y))
+        y = self.conv3(y)
+        y += x  # in place is autograd-safe: the conv output is not saved for backward
+        return gelu(y)
 
 
 class PatchMerging(nn.Module):
@@ -132,8 +146,8 @@ class PatchMerging(nn.Module):
         self.conv3 = Conv2dBN(out_dim, out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.gelu(self.conv1(x))
-        x = F.gelu(self.conv2(x))
+        x = gelu(self.conv1(x))
+        x = gelu(self.conv2(x))
         return self.conv3(x)
 
 
@@ -147,7 +161,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+        return self.fc2(gelu(self.fc1(self.norm(x))))
 
 
 class WindowAttention(nn.Module):

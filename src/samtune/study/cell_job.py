@@ -73,13 +73,3 @@ def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
         except Exception as error:  # recorded per cell; the study goes on
             return {"ok": False, "stage": stage, "error": describe_error(error), "traceback": traceback.format_exc()}
     return {"ok": True}
-
-
-def child_main(job: dict[str, Any], connection: Any) -> None:
-    """Process entry point: run the job, send its outcome back through ``connection``."""
-    try:
-        outcome = run_cell_job(job)
-    except KeyboardInterrupt:
-        outcome = {"ok": False, "stage": "interrupted", "error": "interrupted", "traceback": ""}
-    connection.send(outcome)
-    connection.close()

@@ -13,7 +13,7 @@ axes of the grid::
     components: [decoder, encoder+decoder]
     methods: [full, adapter, lora]
     per_method:                    # training values per method (`--set` syntax)
-      full: [optim.lr=1e-4]
+      full: [optim.lr=0.0001]
     datasets:                      # label -> sources (any kind `samtune data` accepts)
       prostate: {train: train.csv, val: val.csv}
     seeds: [0, 1, 2]
@@ -47,9 +47,19 @@ from samtune.configs import apply_overrides, from_dict, load_yaml
 from samtune.engine.config import TrainConfig
 from samtune.errors import ConfigError, UserError
 
-COMPONENT_NAMES = ("decoder", "encoder+decoder")
-STUDY_METHODS = ("full", "adapter", "lora")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _study_components() -> list[str]:
+    from samtune.methods.strategy import COMPONENTS
+
+    return list(COMPONENTS)
+
+
+def _study_methods() -> list[str]:
+    from samtune.methods.strategy import STUDY_METHODS
+
+    return list(STUDY_METHODS)
 
 
 @dataclass
@@ -115,8 +125,8 @@ class StudyConfig:
     base: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     backbones: dict[str, BackboneConfig | None] = field(default_factory=dict)
-    components: list[str] = field(default_factory=lambda: list(COMPONENT_NAMES))
-    methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))
+    components: list[str] = field(default_factory=_study_components)  # default: both
+    methods: list[str] = field(default_factory=_study_methods)  # default: full, adapter, lora
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     shots: list[int | None] | None = None
@@ -194,6 +204,7 @@ def _check_file(path: str | None, where: str, what: str) -> None:
 def check_study(config: StudyConfig) -> None:
     """Every name and path of the grid, before any cell runs (ConfigError naming it)."""
     from samtune.methods.registry import get_method
+    from samtune.methods.strategy import COMPONENTS
 
     if not config.backbones:
         raise ConfigError("backbones: give at least one, e.g. 'backbones: {lite_medsam: {}}'")
@@ -213,8 +224,8 @@ def check_study(config: StudyConfig) -> None:
                 + (", with paths relative to each list file" if key == "root" else "")
             )
     for component in config.components:
-        if component not in COMPONENT_NAMES:
-            raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENT_NAMES)})")
+        if component not in COMPONENTS:
+            raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENTS)})")
     for method in config.methods:
         get_method(method)
     unknown = [m for m in config.per_method if m not in config.methods]

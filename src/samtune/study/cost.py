@@ -12,7 +12,9 @@ attention is linear in them). Training steps multiply with batch size x accumula
 
 Once some cells of the study have finished, the measured seconds per step of a finished
 cell with the same model, input size, component, method, batch and device replace the
-table (``basis="measured"``), so estimates sharpen as a study runs, on any machine.
+table (``basis="measured"``); other CPU cells get the table times how much slower or
+faster than the table the finished cells ran on this machine (``basis="table x2.5"``).
+So estimates sharpen as a study runs, on any machine.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run di
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
-    basis: str  # "table", "CPU table" (a GPU cell, before any has finished) or "measured"
+    basis: str  # "table", "table xF" (calibrated), "CPU table" (a GPU cell) or "measured"
 
 
 def encoder_forward_seconds(model: str, image_size: int | None) -> float:
@@ -97,30 +99,42 @@ def cell_kind(cell: Cell) -> tuple:
             c.optim.accumulation, c.run.device, c.data.augment, c.run.cache_embeddings)
 
 
+def _train_summary(cell: Cell, out_dir: Path) -> dict | None:
+    path = Path(out_dir) / "runs" / cell.cell_id / "summary.json"
+    try:
+        summary = json.loads(path.read_text()) if path.is_file() else None
+        return summary if summary and summary.get("train_seconds") and summary.get("steps") else None
+    except (OSError, ValueError):
+        return None
+
+
 def measured_rates(cells: list[Cell], out_dir: Path) -> dict[tuple, float]:
-    """Seconds per optimiser step of finished cells, per kind of cell."""
+    """Seconds per optimiser step of finished cells, per kind of cell (`cell_kind`)."""
     rates: dict[tuple, float] = {}
     for cell in cells:
-        path = Path(out_dir) / "runs" / cell.cell_id / "summary.json"
-        if not path.is_file():
-            continue
-        try:
-            summary = json.loads(path.read_text())
-            rates.setdefault(cell_kind(cell), summary["train_seconds"] / max(1, summary["steps"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+        summary = _train_summary(cell, out_dir)
+        if summary:
+            rates.setdefault(cell_kind(cell), summary["train_seconds"] / summary["steps"])
     return rates
 
 
-def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: int,
-                  rates: dict[tuple, float] | None = None) -> Estimate:
-    """Seconds to train and score one cell (see the module docstring)."""
+def calibration(cells: list[Cell], out_dir: Path, slices: dict[str, tuple[int, int]]) -> float | None:
+    """How much slower (or faster) than the table this machine has been: the finished
+    cells' training seconds over the table's figure for them. ``slices``: dataset ->
+    (train, val) slice counts."""
+    measured = table = 0.0
+    for cell in cells:
+        summary = _train_summary(cell, out_dir)
+        if summary and cell.config.run.device != "cuda":
+            measured += summary["train_seconds"]
+            table += table_train_seconds(cell, *slices[cell.dataset])
+    return measured / table if table > 0 else None
+
+
+def table_train_seconds(cell: Cell, train_slices: int, val_slices: int) -> float:
+    """The table's training seconds of a cell: encoding for the cache, steps, validations."""
     c = cell.config
     forward = encoder_forward_seconds(c.model.name, c.model.image_size)
-    inference = forward * score_slices
-    measured = (rates or {}).get(cell_kind(cell))
-    if measured is not None:
-        return Estimate(CELL_OVERHEAD_S + measured * c.optim.steps + inference, "measured")
     per_step = c.optim.batch_size * c.optim.accumulation
     validations = math.ceil(c.optim.steps / max(1, c.eval.every)) if val_slices else 0
     cached = c.strategy.component == "decoder" and not c.data.augment and c.run.cache_embeddings != "off"
@@ -131,8 +145,25 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
         factor = ENCODER_STEP_FACTOR.get(c.strategy.method, DEFAULT_STEP_FACTOR)
         step = forward + DECODER_STEP_S if c.strategy.component == "decoder" else forward * factor
         setup, validation = 0.0, forward * val_slices
-    seconds = CELL_OVERHEAD_S + setup + step * per_step * c.optim.steps + validations * validation + inference
-    return Estimate(seconds, "CPU table" if c.run.device == "cuda" else "table")
+    return setup + step * per_step * c.optim.steps + validations * validation
+
+
+def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: int,
+                  rates: dict[tuple, float] | None = None, scale: float | None = None) -> Estimate:
+    """Seconds to train and score one cell (see the module docstring).
+
+    ``rates``: measured seconds per step by `cell_kind` (used when the cell's kind has
+    one); ``scale``: the `calibration` of this machine, applied to table figures.
+    """
+    c = cell.config
+    inference = encoder_forward_seconds(c.model.name, c.model.image_size) * score_slices
+    measured = (rates or {}).get(cell_kind(cell))
+    if measured is not None:
+        return Estimate(CELL_OVERHEAD_S + measured * c.optim.steps + inference * (scale or 1.0), "measured")
+    seconds = table_train_seconds(cell, train_slices, val_slices) + inference
+    if scale is not None and c.run.device != "cuda":
+        return Estimate(CELL_OVERHEAD_S + seconds * scale, f"table x{scale:.2g}")
+    return Estimate(CELL_OVERHEAD_S + seconds, "CPU table" if c.run.device == "cuda" else "table")
 
 
 def format_seconds(seconds: float) -> str:

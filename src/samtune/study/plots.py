@@ -59,7 +59,8 @@ def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
                 errors.append(entry.std or 0.0)
         axes.bar(xs, ys, width, yerr=errors, capsize=2, label=dataset)
     axes.set_xticks(range(len(strategies)), strategies, rotation=60, ha="right", fontsize=8)
-    title = "mean Dice per strategy" + (f" ({shots} training cases)" if shots is not None else "")
+    title = "mean Dice per strategy" + (f" on {datasets[0]}" if len(datasets) == 1 else "")
+    title += f" ({shots} training cases)" if shots is not None else ""
     axes.set(ylabel="Dice", ylim=(0, 1), title=title)
     if len(datasets) > 1:
         axes.legend(fontsize=8)
@@ -81,6 +82,7 @@ def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
             axes.scatter(a.trainable, a.dice, marker=MARKERS.get(a.method, "*"), s=46, edgecolors=colours[a.backbone],
                          facecolors=colours[a.backbone] if filled else "none")
         axes.set(xscale="log", xlabel="trainable parameters", ylabel="Dice", title=dataset)
+        axes.set_ylim(bottom=0)
     handles = [plt.Line2D([], [], color=colours[b], marker="o", linestyle="", label=b) for b in backbones]
     methods = list(dict.fromkeys(a.method for a in aggregates))
     handles += [plt.Line2D([], [], color="gray", marker=MARKERS.get(m, "*"), linestyle="", label=m) for m in methods]

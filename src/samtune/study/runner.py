@@ -33,7 +33,7 @@ from typing import Any, Callable
 from samtune.configs import save_config
 from samtune.errors import DataError, UserError
 from samtune.study.config import StudyConfig
-from samtune.study.cost import Estimate, count_slices, estimate_cell, format_seconds, measured_rates
+from samtune.study.cost import Estimate, calibration, count_slices, estimate_cell, format_seconds, measured_rates
 from samtune.study.grid import Cell, expand_cells
 from samtune.study.state import (
     EVAL_DIR,
@@ -91,20 +91,33 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
     planned = [PlannedCell(cell, *cell_status(out_dir, cell), read_failure(out_dir, cell) is not None)
                for cell in cells]
     if estimates:
-        slices = _dataset_slices(config)
+        counts = _dataset_slices(config)
+        slices = {name: (c["train"], c["val"]) for name, c in counts.items()}
         rates = measured_rates(cells, out_dir)
+        scale = calibration(cells, out_dir, slices)
         for entry in planned:
-            counts = slices[entry.cell.dataset]
-            train = counts["train"]
-            if entry.cell.shots is not None and counts["groups"]:
-                train = round(train * min(entry.cell.shots, counts["groups"]) / counts["groups"])
-            scored = counts["test"] if entry.cell.score_source else counts["val"]
-            entry.estimate = estimate_cell(entry.cell, train, counts["val"], scored, rates)
+            c = counts[entry.cell.dataset]
+            train = c["train"]
+            if entry.cell.shots is not None and c["groups"]:
+                train = round(train * min(entry.cell.shots, c["groups"]) / c["groups"])
+            scored = c["test"] if entry.cell.score_source else c["val"]
+            entry.estimate = estimate_cell(entry.cell, train, c["val"], scored, rates, scale)
     return planned
 
 
-def format_plan(planned: list[PlannedCell]) -> str:
-    """The dry-run listing: one line per cell, then the totals."""
+def running_pid(out_dir: str | Path) -> int | None:
+    """The process of a `samtune study` now running in ``out_dir``, if any."""
+    path = Path(out_dir) / LOCK_FILE
+    try:
+        pid = path.read_text().strip()
+    except OSError:
+        return None
+    return int(pid) if pid.isdigit() and _alive(int(pid)) else None
+
+
+def format_plan(planned: list[PlannedCell], running: int | None = None) -> str:
+    """The dry-run listing: one line per cell, then the totals (``running``: the pid of a
+    study running in the same folder, whose current cell shows as not done)."""
     width = max(len(p.cell.cell_id) for p in planned)
     lines = [f"{'#':>4}  {'cell':<{width}}  {'status':<8}  estimate"]
     remaining = 0.0
@@ -120,8 +133,11 @@ def format_plan(planned: list[PlannedCell]) -> str:
     lines.append("")
     lines.append(f"{len(planned)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
                  + f"; about {format_seconds(remaining)} of training left")
-    lines.append("estimates: 'table' = 2-core CPU figures (samtune.study.cost; for GPU cells 'CPU table', far too "
-                 "high), 'measured' = from finished cells of the same kind; * = failed before (retried)")
+    lines.append("estimates: 'table' = 2-core CPU figures (samtune.study.cost; 'CPU table' for GPU cells: far too "
+                 "high), 'table xF' = scaled by how fast this machine ran the finished cells, 'measured' = from "
+                 "finished cells of the same kind; * = failed before (retried)")
+    if running is not None:
+        lines.append(f"a study is running in this folder (process {running}): its current cell shows as not done")
     return "\n".join(lines)
 
 
@@ -160,10 +176,26 @@ def _context() -> Any:
     if _CONTEXT is None:
         if sys.platform.startswith("linux"):
             _CONTEXT = multiprocessing.get_context("forkserver")
-            _CONTEXT.set_forkserver_preload(["samtune.study.cell_job"])
+            _CONTEXT.set_forkserver_preload(["samtune.study.cell_job", "samtune.study.runner"])
         else:
             _CONTEXT = multiprocessing.get_context("spawn")
     return _CONTEXT
+
+
+def _cell_process(job: dict[str, Any], connection: Any) -> None:
+    """Child process entry: run the job, send its outcome back through ``connection``.
+
+    Defined here, not in `cell_job`, so that this (parent) process never imports the
+    training stack; the fork server has it preloaded for the child.
+    """
+    from samtune.study.cell_job import run_cell_job
+
+    try:
+        outcome = run_cell_job(job)
+    except KeyboardInterrupt:
+        outcome = {"ok": False, "stage": "interrupted", "error": "interrupted", "traceback": ""}
+    connection.send(outcome)
+    connection.close()
 
 
 def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
@@ -172,11 +204,9 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
         from samtune.study.cell_job import run_cell_job
 
         return run_cell_job(job)
-    from samtune.study.cell_job import child_main
-
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=child_main, args=(job, sender), name="samtune-study-cell")
+    process = context.Process(target=_cell_process, args=(job, sender), name="samtune-study-cell")
     process.start()
     sender.close()
     try:
