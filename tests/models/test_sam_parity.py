@@ -103,11 +103,15 @@ def prompt_cases(img_size: int, seed: int) -> dict[str, dict]:
     }
 
 
-def assert_decoders_agree(ours, official, ours_emb, official_emb, img_size: int, seed: int) -> None:
+def assert_decoders_agree(
+    ours, official, ours_emb, official_emb, img_size: int, seed: int,
+    multimask_modes: tuple[bool, ...] = (False, True),
+) -> None:
+    """Each model decodes its own embeddings of the same image; logits and IoU agree."""
     grid = img_size // 16
     mask_prompt = torch.randn(1, 1, 4 * grid, 4 * grid, generator=torch.Generator().manual_seed(seed))
     for name, prompt in prompt_cases(img_size, seed).items():
-        for multimask in (False, True):
+        for multimask in multimask_modes:
             for masks in (None, mask_prompt) if name == "box" else (None,):
                 with torch.no_grad():
                     expected = official_decode(official, official_emb, masks=masks, multimask=multimask, **prompt)
@@ -217,4 +221,5 @@ def test_vit_b_1024_image_embeddings_match_official(vit_b_pair) -> None:
 @pytest.mark.slow
 def test_vit_b_1024_masks_match_official(vit_b_pair) -> None:
     ours, official, ours_emb, official_emb = vit_b_pair
-    assert_decoders_agree(ours, official, ours_emb, official_emb, 1024, seed=10)
+    # Single-mask output only (multimask selection is covered by the small test).
+    assert_decoders_agree(ours, official, ours_emb, official_emb, 1024, seed=10, multimask_modes=(False,))
