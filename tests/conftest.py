@@ -1,8 +1,41 @@
-"""Shared test set-up: make `tests/` importable so tests can use `reference_models`."""
+"""Shared test set-up: `tests/` importable (reference_models, generated_data, trained_runs)
+and fixtures used across folders."""
 
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, restored afterwards.
+
+    Tiny-model forwards are a few milliseconds of many small ops; with more threads than
+    free cores each op waits on descheduled threads and runs 20-50x slower.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def automatic_run(tmp_path_factory):
+    """A tiny automatic-mode training run, trained once per session."""
+    from trained_runs import trained_run
+
+    return trained_run("automatic", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def prompted_run(tmp_path_factory):
+    """A tiny prompted-mode training run, trained once per session."""
+    from trained_runs import trained_run
+
+    return trained_run("prompted", tmp_path_factory)

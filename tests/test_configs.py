@@ -36,6 +36,11 @@ def test_int_accepted_for_float_field(tmp_path):
     assert load_config(Root, None, ["optim.lr=1"]).optim.lr == 1.0
 
 
+def test_exponent_without_dot_is_a_number():
+    assert load_config(Root, None, ["optim.lr=3e-4"]).optim.lr == 3e-4
+    assert load_config(Root, None, ["name=3e-4x"]).name == "3e-4x"
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -19,4 +19,4 @@ def test_demo_fine_tuning_beats_zero_shot_on_white_matter(tmp_path):
     assert (tmp_path / "demo" / "run" / "curves.png").is_file()
     assert "McConnell Brain Imaging Centre" in (tmp_path / "demo" / "data" / "NOTICE-MNI152.txt").read_text()
     summary = json.loads((tmp_path / "demo" / "run" / "summary.json").read_text())
-    assert summary["embedding_cache"] is True and summary["steps"] == 150
+    assert summary["embedding_cache"] is True and summary["steps"] == 100

@@ -89,7 +89,7 @@ def _evaluate(predictor: Predictor, images: list[np.ndarray], masks: list[np.nda
     return [overlap_metrics(p > 0, m)[0] for p, m in zip(predictions, masks)], predictions
 
 
-def run_demo(out: str | Path, tissue: str = "wm", steps: int = 150, seed: int = 0, overwrite: bool = False) -> DemoResult:
+def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 0, overwrite: bool = False) -> DemoResult:
     out = Path(out)
     if tissue not in ("wm", "gm"):
         raise UserError(f"unknown tissue '{tissue}'; choose wm (white matter) or gm (grey matter)")

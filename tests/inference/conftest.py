@@ -1,28 +1,8 @@
-"""Trained tiny runs (shared with tests/cli, trained once per session) and one torch thread.
-
-Tiny-model forwards are a few milliseconds of many small ops; with more threads than free
-cores (a busy CI runner, pytest-xdist) each op waits on descheduled threads and runs
-20-50x slower, so these tests use one thread and restore the setting afterwards.
-"""
+"""Inference tests run tiny models: one torch thread throughout (see tests/conftest.py)."""
 
 import pytest
-import torch
-from trained_runs import trained_run
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_everywhere(one_thread):
     yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def automatic_run(tmp_path_factory):
-    return trained_run("automatic", tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def prompted_run(tmp_path_factory):
-    return trained_run("prompted", tmp_path_factory)

@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="samtune_demo", help="output folder (default: samtune_demo)")
     parser.add_argument("--tissue", default="wm", choices=("wm", "gm"), help="white or grey matter (default wm)")
-    parser.add_argument("--steps", type=int, default=150, help="optimiser steps (default 150)")
+    parser.add_argument("--steps", type=int, default=100, help="optimiser steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(func=run)

@@ -13,8 +13,10 @@ def recipe_dir() -> Path:
 
 
 def list_recipes() -> list[str]:
+    """Training recipes (study definitions under studies/ are for `samtune study`)."""
     root = recipe_dir()
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    names = (str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    return sorted(name for name in names if not name.startswith("studies/"))
 
 
 def resolve_recipe(name_or_path: str) -> Path:
@@ -22,8 +24,9 @@ def resolve_recipe(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    shipped = recipe_dir() / f"{name_or_path.removesuffix('.yaml')}.yaml"
-    if shipped.is_file():
+    name = name_or_path.removesuffix(".yaml")
+    shipped = recipe_dir() / f"{name}.yaml"
+    if shipped.is_file() and name in list_recipes():
         return shipped
     raise ConfigError(
         f"recipe not found: {name_or_path} (not a file, nor one of the shipped recipes: {', '.join(list_recipes())})"

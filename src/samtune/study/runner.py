@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -182,12 +183,28 @@ def _context() -> Any:
     return _CONTEXT
 
 
-def _cell_process(job: dict[str, Any], connection: Any) -> None:
+def _watch_parent(lifeline: Any) -> None:
+    """End this cell's process when the study process dies (its end of ``lifeline``
+    closes), so that a killed study leaves no orphan writing into a run directory that
+    the next invocation would resume. The run keeps its last checkpoint."""
+
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="samtune-study-lifeline", daemon=True).start()
+
+
+def _cell_process(job: dict[str, Any], connection: Any, lifeline: Any) -> None:
     """Child process entry: run the job, send its outcome back through ``connection``.
 
     Defined here, not in `cell_job`, so that this (parent) process never imports the
     training stack; the fork server has it preloaded for the child.
     """
+    _watch_parent(lifeline)
     from samtune.study.cell_job import run_cell_job
 
     try:
@@ -206,19 +223,24 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
         return run_cell_job(job)
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_cell_process, args=(job, sender), name="samtune-study-cell")
+    lifeline, keep_alive = context.Pipe(duplex=False)  # never written: EOF tells the child we died
+    process = context.Process(target=_cell_process, args=(job, sender, lifeline), name="samtune-study-cell")
     process.start()
     sender.close()
+    lifeline.close()
     try:
-        outcome = receiver.recv()
-    except EOFError:  # the child died without answering
-        outcome = None
-    except KeyboardInterrupt:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.terminate()
-        raise
-    process.join()
+        try:
+            outcome = receiver.recv()
+        except EOFError:  # the child died without answering
+            outcome = None
+        except KeyboardInterrupt:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+            raise
+        process.join()
+    finally:
+        keep_alive.close()
     if outcome is None:
         code = process.exitcode
         if code is not None and code < 0:
