@@ -121,7 +121,12 @@ def _exec_file(name: str, path: Path, package: bool = False) -> ModuleType:
 def segment_anything() -> ModuleType:
     """The official `segment_anything` package (build_sam_vit_b, modeling, ...)."""
     with _restored_sys_modules(_torchvision_stubs()):
-        return importlib.import_module("segment_anything")
+        package = importlib.import_module("segment_anything")
+        # Bind the submodules on the package even if another test left a bare package
+        # object behind in sys.modules.
+        for name in ("modeling", "build_sam", "predictor"):
+            setattr(package, name, importlib.import_module(f"segment_anything.{name}"))
+        return package
 
 
 @functools.cache

@@ -28,14 +28,14 @@ def test_few_shot_cells(disc_sources, tmp_path, keep_torch_threads):
 
     split = out / "splits" / "discs" / "shots2_seed0"
     expected = [c.case_id for c in split_cases(load_source(disc_sources["train"]), 2, seed=0).train]
-    assert json.loads((split / "split.json").read_text())["train"] == expected
+    assert json.loads((split / "split.json").read_text(encoding="utf-8"))["train"] == expected
     assert [c.case_id for c in load_source(split / "val.csv").cases] == ["case00", "case01"]  # the dataset's val
     run = out / "runs" / "discs__tiny_vit_test__decoder__full__seed0__shots2"
-    assert json.loads((run / "run.json").read_text())["train_slices"] == 2
-    assert json.loads((out / "runs" / "discs__tiny_vit_test__decoder__full__seed0" / "run.json").read_text())[
+    assert json.loads((run / "run.json").read_text(encoding="utf-8"))["train_slices"] == 2
+    assert json.loads((out / "runs" / "discs__tiny_vit_test__decoder__full__seed0" / "run.json").read_text(encoding="utf-8"))[
         "train_slices"] == 4
 
-    markdown = (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text(encoding="utf-8")
     assert "## 2 training case(s)" in markdown and "## all training cases" in markdown
     assert "## 9 training case(s)" in markdown and "| tiny_vit_test/decoder/full | - | failed | - |" in markdown
     assert (out / "dice_vs_shots.png").read_bytes()[:4] == b"\x89PNG"

@@ -49,10 +49,10 @@ def test_every_cell_has_a_row_and_the_failing_one_is_recorded(study):
     (cell,) = BROKEN
     assert rows[cell]["error"] == "train: options.blocks: block 40 does not exist; this image encoder has 3 " \
         "transformer blocks (0..2)"
-    record = json.loads((study["out"] / "failures" / f"{cell}.json").read_text())
+    record = json.loads((study["out"] / "failures" / f"{cell}.json").read_text(encoding="utf-8"))
     assert record["stage"] == "train" and "ConfigError" in record["traceback"]
     assert rows[cell]["dice_mean"] == "" and rows[cell]["trainable_parameters"] == ""
-    markdown = (study["out"] / "results.md").read_text()
+    markdown = (study["out"] / "results.md").read_text(encoding="utf-8")
     assert f"## Failed cells (1)\n\n- `{cell}`: train: options.blocks" in markdown
 
 
@@ -61,7 +61,7 @@ def test_table_numbers_equal_the_per_run_metrics(study, tmp_path, keep_torch_thr
     rows = read_rows(study["out"])
     for cell in GOOD:
         row, run = rows[cell], study["out"] / "runs" / cell
-        summary = json.loads((run / "summary.json").read_text())
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
         assert int(row["trainable_parameters"]) == summary["trainable_parameters"] > 0
         assert int(row["total_parameters"]) == summary["total_parameters"]
         assert float(row["train_seconds"]) == summary["train_seconds"]
@@ -80,7 +80,7 @@ def test_table_numbers_equal_the_per_run_metrics(study, tmp_path, keep_torch_thr
 def test_markdown_table_has_strategies_as_rows_best_in_bold_and_ranks(study):
     rows = read_rows(study["out"])
     dice = {rows[c]["strategy"]: float(rows[c]["dice_mean"]) for c in GOOD}
-    lines = (study["out"] / "results.md").read_text().splitlines()
+    lines = (study["out"] / "results.md").read_text(encoding="utf-8").splitlines()
     header = next(line for line in lines if line.startswith("| strategy"))
     assert header == "| strategy | trainable | discs | mean rank |"
     table = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| tiny_vit_test/")}

@@ -102,7 +102,7 @@ def cell_kind(cell: Cell) -> tuple:
 def _train_summary(cell: Cell, out_dir: Path) -> dict | None:
     path = Path(out_dir) / "runs" / cell.cell_id / "summary.json"
     try:
-        summary = json.loads(path.read_text()) if path.is_file() else None
+        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         return summary if summary and summary.get("train_seconds") and summary.get("steps") else None
     except (OSError, ValueError):
         return None

@@ -48,7 +48,7 @@ RESULT_COLUMNS = (
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError):
         return None
 
@@ -56,7 +56,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def case_stds(per_case_csv: Path) -> dict[str, float | None]:
     """Std over cases of each case's mean over classes, per metric (finite values)."""
     per_case: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    with open(per_case_csv, newline="") as handle:
+    with open(per_case_csv, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for metric in METRIC_NAMES:
                 value = float(row[metric])

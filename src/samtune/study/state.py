@@ -119,7 +119,7 @@ def read_failure(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {path}: {error}; delete it to retry the cell") from None
 
