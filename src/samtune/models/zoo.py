@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from samtune.assets import LITE_MEDSAM_SHA256, lite_medsam_checkpoint
-from samtune.models.builders import build_sam_vit
+from samtune.models.builders import build_sam_vit_variant
 from samtune.models.builders_tinyvit import build_tiny_vit_sam
 from samtune.models.mask_decoder import MaskDecoder
 from samtune.models.prompt_encoder import PromptEncoder
@@ -19,14 +19,6 @@ from samtune.models.sam import Sam
 from samtune.models.tiny_vit import TinyViT
 from samtune.models.transformer import TwoWayTransformer
 
-# name: (embed_dim, depth, num_heads, global_attn_indexes)
-VIT_SIZES = {
-    "vit_b": (768, 12, 12, (2, 5, 8, 11)),
-    "vit_l": (1024, 24, 16, (5, 11, 17, 23)),
-    "vit_h": (1280, 32, 16, (7, 15, 23, 31)),
-}
-
-
 def _sam_vit(
     size: str,
     image_size: int = 1024,
@@ -34,12 +26,8 @@ def _sam_vit(
     num_multimask_outputs: int = 3,
     grad_checkpointing: bool = False,
 ) -> nn.Module:
-    embed_dim, depth, heads, global_blocks = VIT_SIZES[size]
-    return build_sam_vit(
-        embed_dim,
-        depth,
-        heads,
-        global_blocks,
+    return build_sam_vit_variant(
+        size,
         img_size=image_size,
         pretrain_img_size=1024,
         normalization=normalization,
