@@ -11,8 +11,15 @@ Decoder-only strategies leave the image encoder frozen and in eval mode, so an e
 compute embeddings once and reuse them: for those rows the "cached" column gives the step
 time on precomputed embeddings.
 
+With --device cuda all rows run in this one process: each step ends with a device
+synchronise, the model is built on the GPU, and the memory column is the peak of
+torch.cuda.max_memory_allocated for that row (reset between rows). --precision bf16 runs
+the forward under bf16 autocast (weights and optimiser stay fp32).
+
     python benchmarks/strategies.py                       # all rows (~15 min on 2 cores)
     python benchmarks/strategies.py --configs lite_medsam:256 --steps 5
+    python benchmarks/strategies.py --device cuda --precision bf16 \
+        --configs sam_vit_h:1024 sam_vit_b:1024 mobile_sam:1024 --steps 10
 Prints a markdown table (and --json FILE keeps the raw rows).
 """
 
@@ -31,23 +38,39 @@ COMPONENTS = ("decoder", "encoder+decoder")
 METHODS = ("full", "adapter", "lora", "dora")
 
 
-def measure(model_name: str, size: int, component: str, method: str, steps: int, threads: int) -> dict:
-    """Run in a child process: build, apply the strategy, time `steps` training steps."""
+def native_size(model_name: str) -> int:
+    from samtune.models.registry import get_spec
+
+    return get_spec(model_name).image_size
+
+
+def measure(model_name: str, size: int, component: str, method: str, steps: int, threads: int,
+            device: str = "cpu", precision: str = "fp32") -> dict:
+    """Build, apply the strategy, time `steps` training steps (a child process on the CPU)."""
+    from contextlib import nullcontext
+
     import torch
     import torch.nn.functional as F
 
     import samtune
     from samtune.methods import Strategy, apply_strategy, parameter_count, train_mode, trainable_parameters
 
+    cuda = device == "cuda"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    overrides = {} if model_name == "lite_medsam" else {"image_size": size}
-    model = samtune.create_model(model_name, pretrained=False, **overrides)
+    overrides = {} if size == native_size(model_name) else {"image_size": size}
+    with torch.device(device):
+        model = samtune.create_model(model_name, pretrained=False, **overrides)
     apply_strategy(model, Strategy(model_name, component, method))
+    model.to(device)
     train_mode(model)
     optimizer = torch.optim.AdamW(trainable_parameters(model).values(), lr=1e-4)
-    images = torch.rand(1, 3, size, size)
-    boxes = torch.tensor([[0.25, 0.25, 0.75, 0.75]]) * size
+    images = torch.rand(1, 3, size, size, device=device)
+    boxes = torch.tensor([[0.25, 0.25, 0.75, 0.75]], device=device) * size
+    autocast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if precision == "bf16" else nullcontext
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
 
     def loss_from(masks: torch.Tensor) -> torch.Tensor:
         target = torch.zeros_like(masks)
@@ -58,10 +81,13 @@ def measure(model_name: str, size: int, component: str, method: str, steps: int,
     def step(run) -> float:
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        out = run()
-        masks = out[0] if isinstance(out, (tuple, list)) else out["masks"]
-        loss_from(masks).backward()
+        with autocast():
+            out = run()
+            masks = out[0] if isinstance(out, (tuple, list)) else out["masks"]
+        loss_from(masks.float()).backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
         return time.perf_counter() - start
 
     def timed(run) -> float:
@@ -71,29 +97,39 @@ def measure(model_name: str, size: int, component: str, method: str, steps: int,
     row = {
         "model": model_name,
         "size": size,
+        "device": device,
+        "precision": precision,
         "component": component,
         "method": method,
         "trainable": parameter_count(model)[0],
         "step_s": timed(lambda: model(images, boxes=boxes)),
     }
     if component == "decoder":
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             embeddings = model.encode(images)
         row["cached_step_s"] = timed(lambda: model.decode(embeddings, boxes=boxes))
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cuda:
+        row["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        del model, optimizer
+        torch.cuda.empty_cache()
+    else:
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
 
 def table(rows: list[dict]) -> str:
+    gpu = any("peak_gpu_mb" in r for r in rows)
+    memory = "peak GPU memory (MB)" if gpu else "peak RSS (MB)"
+    digits = 4 if gpu else 3
     lines = [
-        "| model | input | component | method | trainable | step (s) | step on cached embeddings (s) | peak RSS (MB) |",
+        f"| model | input | component | method | trainable | step (s) | step on cached embeddings (s) | {memory} |",
         "|---|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        cached = f"{r['cached_step_s']:.3f}" if "cached_step_s" in r else "-"
+        cached = f"{r['cached_step_s']:.{digits}f}" if "cached_step_s" in r else "-"
         lines.append(
             f"| {r['model']} | {r['size']} | {r['component']} | {r['method']} | {r['trainable']:,} "
-            f"| {r['step_s']:.3f} | {cached} | {r['peak_rss_mb']:.0f} |"
+            f"| {r['step_s']:.{digits}f} | {cached} | {r['peak_gpu_mb' if gpu else 'peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -105,24 +141,31 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--json", help="also write the raw rows to this file")
     parser.add_argument("--one", nargs=4, metavar=("MODEL", "SIZE", "COMPONENT", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         name, size, component, method = args.one
-        print(json.dumps(measure(name, int(size), component, method, args.steps, args.threads)))
+        print(json.dumps(measure(name, int(size), component, method, args.steps, args.threads,
+                                 precision=args.precision)))
         return
     rows = []
     for config in args.configs:
         name, size = config.split(":")
         for component in args.components:
             for method in args.methods:
-                command = [
-                    sys.executable, __file__, "--one", name, size, component, method,
-                    "--steps", str(args.steps), "--threads", str(args.threads),
-                ]
-                result = subprocess.run(command, capture_output=True, text=True, check=True)
-                rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+                if args.device == "cuda":  # one process: peak memory is reset per row
+                    rows.append(measure(name, int(size), component, method, args.steps, args.threads,
+                                        device="cuda", precision=args.precision))
+                else:
+                    command = [
+                        sys.executable, __file__, "--one", name, size, component, method,
+                        "--steps", str(args.steps), "--threads", str(args.threads), "--precision", args.precision,
+                    ]
+                    result = subprocess.run(command, capture_output=True, text=True, check=True)
+                    rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
                 print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     if args.json:
         with open(args.json, "w") as handle:

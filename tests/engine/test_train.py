@@ -103,6 +103,10 @@ def test_cli_errors_exit_2(disc_data, tmp_path, capsys):
     assert main(["train", str(recipe), "--out", str(tmp_path / "busy")]) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert (tmp_path / "busy" / "file").read_text() == "keep me"
+    if not torch.cuda.is_available():
+        assert main(["train", str(recipe), "--out", str(tmp_path / "z"), "--device", "cuda"]) == 2
+        assert "run.device=cuda but no CUDA device is available" in capsys.readouterr().err
+        assert not (tmp_path / "z").exists()
     recipe.write_text("model:\n  name: sam_vit_b\n")
     assert main(["train", str(recipe), "--out", str(tmp_path / "y")]) == 2
     assert "model.checkpoint is not set" in capsys.readouterr().err
@@ -132,5 +136,9 @@ def test_torchrun_two_processes_match_one(disc_data, tmp_path):
     a, b = final_weights(tmp_path / "ddp"), final_weights(tmp_path / "single")
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=0)
-    files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())  # noqa: E731
+    def files(root: Path) -> list[str]:  # TensorBoard names its event file by time, host and pid
+        names = (str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return sorted("tensorboard/EVENTS" if name.startswith("tensorboard/") else name for name in names)
+
     assert files(tmp_path / "ddp") == files(tmp_path / "single")
+    assert files(tmp_path / "ddp").count("tensorboard/EVENTS") == 1  # rank 0 alone wrote events

@@ -20,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="run directory to create")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: the recipe's run.device, auto = cuda when available)")
     parser.set_defaults(func=run)
 
 
@@ -33,12 +35,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.overrides or args.out:
             raise UserError("--resume RUN_DIR takes the run's saved configuration; drop CONFIG, --set and --out")
-        result = train(None, args.resume, resume=True)
+        result = train(None, args.resume, resume=True, device=args.device)
     else:
         if not args.config or not args.out:
             raise UserError("give a recipe and a run directory: samtune train CONFIG.yaml --out RUN_DIR")
         config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
-        result = train(config, args.out, overwrite=args.overwrite)
+        result = train(config, args.out, overwrite=args.overwrite, device=args.device)
     best = f", best validation Dice {result.best_dice:.4f} at step {result.best_step}" if result.best_dice is not None else ""
     print(f"trained {result.steps} steps in {result.wall_seconds:.0f}s{best}")
     return 0

@@ -23,7 +23,6 @@ from typing import Callable
 import numpy as np
 
 from samtune.data.formats_2d import Role, read_2d, write_2d
-from samtune.data.formats_itk import read_dicom_series, read_itk, write_itk
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.errors import DataError
 
@@ -60,17 +59,26 @@ def register_format(fmt: Format) -> Format:
     return fmt
 
 
+# SimpleITK is imported on first use only: 2D-only work (PNG training, say) never loads it.
 def _itk_reader(path: Path, role: Role) -> LoadedImage:
+    from samtune.data.formats_itk import read_itk
+
     return read_itk(path)
+
+
+def _itk_writer(path: Path, array: np.ndarray, geometry: Geometry) -> None:
+    from samtune.data.formats_itk import write_itk
+
+    write_itk(path, array, geometry)
 
 
 register_format(Format("png", (".png",), read_2d, write_2d, keeps_geometry=False))
 register_format(Format("jpeg", (".jpg", ".jpeg"), read_2d, write_2d, keeps_geometry=False))
 register_format(Format("bmp", (".bmp",), read_2d, write_2d, keeps_geometry=False))
 register_format(Format("tiff", (".tif", ".tiff"), read_2d, write_2d, keeps_geometry=False))
-register_format(Format("nifti", (".nii", ".nii.gz"), _itk_reader, write_itk, keeps_geometry=True))
-register_format(Format("nrrd", (".nrrd", ".nhdr"), _itk_reader, write_itk, keeps_geometry=True))
-register_format(Format("metaimage", (".mha", ".mhd"), _itk_reader, write_itk, keeps_geometry=True))
+register_format(Format("nifti", (".nii", ".nii.gz"), _itk_reader, _itk_writer, keeps_geometry=True))
+register_format(Format("nrrd", (".nrrd", ".nhdr"), _itk_reader, _itk_writer, keeps_geometry=True))
+register_format(Format("metaimage", (".mha", ".mhd"), _itk_reader, _itk_writer, keeps_geometry=True))
 register_format(Format("dicom", (".dcm",), _itk_reader, None, keeps_geometry=True))
 
 
@@ -120,6 +128,8 @@ def read_image(path: str | Path, role: Role = "image") -> LoadedImage:
     """
     path = Path(path)
     if path.is_dir():
+        from samtune.data.formats_itk import read_dicom_series
+
         return read_dicom_series(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")

@@ -18,7 +18,7 @@ from samtune.engine.config import TrainConfig
 from samtune.engine.data import build_training_data, eval_sample, training_sample
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective import SegmentationObjective
-from samtune.engine.run_dir import prepare_run_dir, write_json, write_run_info
+from samtune.engine.run_dir import prepare_run_dir, tensorboard_available, write_json, write_run_info
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
 from samtune.errors import ConfigError
 from samtune.methods.checkpoint import save_tuning
@@ -66,6 +66,9 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError("run.precision=fp16 needs a CUDA device; use bf16 on the CPU")
     if config.optim.steps < 1 or config.optim.batch_size < 1 or config.optim.accumulation < 1:
         raise ConfigError("optim.steps, optim.batch_size and optim.accumulation must be >= 1")
+    if config.run.tensorboard == "on" and not tensorboard_available():
+        raise ConfigError("run.tensorboard=on but the tensorboard package is not installed: "
+                          "pip install tensorboard, or set run.tensorboard=auto")
     if config.run.cache_embeddings == "memory" and config.strategy.component != "decoder":
         raise ConfigError("run.cache_embeddings=memory needs strategy.component=decoder (a frozen image encoder)")
     if config.run.cache_embeddings == "memory" and config.data.augment:
@@ -77,14 +80,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_gpu(device: torch.device) -> dict[str, float]:
+    """Peak CUDA memory allocated by tensors on `device`, in MiB (nothing on the CPU)."""
+    if device.type != "cuda":
+        return {}
+    return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+
+
 def train(
-    config: TrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False
+    config: TrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
+    device: str | None = None,
 ) -> TrainResult:
-    """Train per `config` into `run_dir`; with `resume`, continue the run found there."""
+    """Train per `config` into `run_dir`; with `resume`, continue the run found there.
+
+    `device` (auto | cpu | cuda) replaces the configuration's run.device, e.g. to resume
+    on another machine; bit-identical resumption holds on the same device only.
+    """
     run_dir = Path(run_dir)
     if resume:
         config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
     assert config is not None
+    if device is not None:
+        config.run.device = device
     _check(config)
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
@@ -122,6 +139,7 @@ def train(
             warmup_steps=o.warmup_steps, schedule=o.schedule, clip_grad=o.clip_grad, eval_every=config.eval.every,
             patience=config.eval.patience, log_every=r.log_every, checkpoint_every=r.checkpoint_every,
             precision=r.precision, seed=r.seed, use_cache=use_cache,
+            tensorboard=r.tensorboard == "on" or (r.tensorboard == "auto" and tensorboard_available()),
         )
         train_ds = data.train
 
@@ -143,7 +161,7 @@ def train(
             write_json(run_dir / "summary.json", {
                 "steps": result.steps, "best_val_dice": result.best_dice, "best_step": result.best_step,
                 "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
-                "peak_rss_mb": round(peak_rss_mb(), 1), "trainable_parameters": trainable,
+                "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(device), "trainable_parameters": trainable,
                 "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
                 "embedding_cache": use_cache, "config": asdict(config),
             })

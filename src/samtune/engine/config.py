@@ -83,6 +83,7 @@ class RunConfig:
     log_every: int = 10
     checkpoint_every: int = 50
     threads: int | None = None  # torch CPU threads; None: torch's default
+    tensorboard: Literal["auto", "on", "off"] = "auto"  # auto: when the tensorboard package is installed
 
 
 @dataclass

@@ -6,6 +6,7 @@
       state/last.pt      full training state (resume); state/best.pt likewise
       weights/           trained weights (see samtune.methods: safetensors + JSON)
       metrics.jsonl      one JSON object per logged step / validation
+      tensorboard/       the same scalars as TensorBoard events (when tensorboard is installed)
       curves.png         loss and validation Dice curves
       summary.json       final figures (best Dice, steps, wall time, peak memory)
 """
@@ -64,20 +65,57 @@ def write_run_info(run_dir: Path, extra: dict[str, Any]) -> None:
     write_json(run_dir / "run.json", info)
 
 
-class MetricsLog:
-    """Append-only `metrics.jsonl` (each line flushed, so a kill loses at most one line)."""
+def tensorboard_available() -> bool:
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    def __init__(self, path: Path, enabled: bool = True):
+
+# metrics.jsonl field -> TensorBoard tag
+TENSORBOARD_TAGS = {"loss": "train/loss", "lr": "train/lr", "val_dice": "val/dice"}
+
+
+class MetricsLog:
+    """Append-only `metrics.jsonl` (each line flushed, so a kill loses at most one line).
+
+    With `tensorboard` (a folder), the scalars of each record are also written there as
+    TensorBoard events. After a resume (`truncate_after`) the events that the interrupted
+    run logged past the checkpoint are purged, as its JSON lines are.
+    """
+
+    def __init__(self, path: Path, enabled: bool = True, tensorboard: Path | None = None):
         self.path = path
         self.enabled = enabled
+        self.tensorboard = tensorboard if enabled else None
+        self._writer = None
+        self._purge_from: int | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with open(self.path, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            step = int(record["step"])
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.tensorboard), purge_step=self._purge_from)
+            for key, tag in TENSORBOARD_TAGS.items():
+                if key in record:
+                    self._writer.add_scalar(tag, float(record[key]), step)
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop records logged after the checkpointed step."""
+        self._purge_from = step + 1
         if not self.path.exists():
             return
         lines = [line for line in self.path.read_text().splitlines() if line.strip()]

@@ -23,6 +23,7 @@ from torch import nn
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
 from samtune.engine.objective import SegmentationObjective, foreground_dice
+from samtune.engine.progress import Progress
 from samtune.engine.run_dir import MetricsLog, plot_curves, write_json
 from samtune.engine.schedule import build_scheduler
 from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
@@ -47,6 +48,7 @@ class LoopSettings:
     precision: str = "fp32"
     seed: int = 0
     use_cache: bool = False
+    tensorboard: bool = False
 
 
 @dataclass
@@ -150,7 +152,9 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
         self.cache = EmbeddingCache(model.image_encoder) if settings.use_cache else None
-        self.log = MetricsLog(run_dir / "metrics.jsonl", enabled=dist.is_main)
+        self.log = MetricsLog(run_dir / "metrics.jsonl", enabled=dist.is_main,
+                              tensorboard=run_dir / "tensorboard" if settings.tensorboard else None)
+        self.progress = Progress(settings.steps, settings.log_every, enabled=dist.is_main)
         self.step = 0
         self.best_dice: float | None = None
         self.best_step: int | None = None
@@ -184,6 +188,7 @@ class Trainer:
         self.step = int(state["step"])
         self.best_dice = None if math.isnan(state["best_dice"]) else float(state["best_dice"])
         self.best_step = None if state["best_step"] < 0 else int(state["best_step"])
+        self.progress.best_dice = self.best_dice
         self.bad_validations = int(state["bad_validations"])
         self.elapsed = float(state["elapsed"])
         self.log.truncate_after(self.step) if self.dist.is_main else None
@@ -231,12 +236,13 @@ class Trainer:
                 self.step += 1
                 losses.append(sum(step_losses) / len(step_losses))
                 self.elapsed = time.perf_counter() - started
+                loss = None
                 if self.step % settings.log_every == 0 or self.step == settings.steps:
                     loss = float(all_reduce_mean(torch.tensor(sum(losses) / len(losses)), self.dist))
                     self.log.write({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0],
                                     "seconds": round(self.elapsed, 2)})
-                    self._progress(loss)
                     losses = []
+                self.progress.update(self.step, self.elapsed, loss)
                 if self.val_items and (self.step % settings.eval_every == 0 or self.step == settings.steps):
                     if self._validate():
                         stopped_early = True
@@ -245,9 +251,11 @@ class Trainer:
                     self.save_checkpoint("last")
         except KeyboardInterrupt:
             self.save_checkpoint("last")
-            if self.dist.is_main:
-                print(f"\ninterrupted at step {self.step}; resume with: samtune train --resume {self.run_dir}")
+            self.progress.message(f"interrupted at step {self.step}; resume with: samtune train --resume {self.run_dir}")
             raise
+        finally:
+            self.progress.close()
+            self.log.close()
         self.save_checkpoint("last")
         if self.dist.is_main:
             if self.best_step is None:  # no validation: the last weights are the result
@@ -256,15 +264,6 @@ class Trainer:
         final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
         return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
                            self.log.records() if self.dist.is_main else [])
-
-    def _progress(self, loss: float) -> None:
-        if not self.dist.is_main:
-            return
-        rate = self.elapsed / max(self.step, 1)
-        left = rate * (self.settings.steps - self.step)
-        best = f" best Dice {self.best_dice:.3f}" if self.best_dice is not None else ""
-        print(f"step {self.step}/{self.settings.steps} loss {loss:.4f}{best} "
-              f"({self.elapsed:.0f}s, ~{left:.0f}s left)", flush=True)
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -293,7 +292,6 @@ class Trainer:
         else:
             self.bad_validations += 1
         self.log.write({"step": self.step, "val_dice": dice, "best": improved})
-        if self.dist.is_main:
-            print(f"  validation at step {self.step}: Dice {dice:.4f}" + (" (best)" if improved else ""), flush=True)
+        self.progress.validation(self.step, dice, improved)
         patience = self.settings.patience
         return patience is not None and self.bad_validations >= patience
