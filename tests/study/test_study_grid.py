@@ -83,11 +83,11 @@ def test_cost_estimates_follow_the_cpu_table(disc_sources, tmp_path):
     assert count_slices(str(disc_sources["train"])) == 4
     data = study_dict(disc_sources, backbones={"lite_medsam": {}}, methods=["lora"])
     decoder, both = cells_of(tmp_path, data, ["train.optim.steps=100", "train.eval.every=50"])
-    # decoder (cached embeddings): 4 train + 2 val slices encoded once, 0.18 s per step,
+    # decoder (cached embeddings): 4 train + 2 val slices encoded once, 0.3 s per step,
     # 2 validations of 2 slices at a third of a step, 2 slices scored, 5 s overhead
-    assert estimate_cell(decoder, 4, 2, 2).seconds == pytest.approx(5 + 1.3 * 6 + 0.18 * 100 + 2 * 0.06 * 2 + 1.3 * 2)
-    # encoder+decoder LoRA: 1.55 forwards per step, validations at full forward cost
-    assert estimate_cell(both, 4, 2, 2).seconds == pytest.approx(5 + 1.3 * 1.55 * 100 + 2 * 1.3 * 2 + 1.3 * 2)
+    assert estimate_cell(decoder, 4, 2, 2).seconds == pytest.approx(5 + 1.3 * 6 + 0.3 * 100 + 2 * 0.1 * 2 + 1.3 * 2)
+    # encoder+decoder LoRA: 3 forwards per step, validations at full forward cost
+    assert estimate_cell(both, 4, 2, 2).seconds == pytest.approx(5 + 1.3 * 3.0 * 100 + 2 * 1.3 * 2 + 1.3 * 2)
     measured = estimate_cell(both, 4, 2, 2, {cell_kind(both): 0.5})
     assert (measured.seconds, measured.basis) == (pytest.approx(5 + 0.5 * 100 + 1.3 * 2), "measured")
 

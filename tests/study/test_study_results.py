@@ -143,6 +143,6 @@ def test_results_markdown_says_what_it_shows(grid):
         row.update(cell=cell.cell_id, error=None if row["dice_mean"] else "train: boom")
     text = format_results(aggregate(cells, rows), rows, "My study", {"val"}, "samtune study s.yaml --out o")
     assert text.startswith("# My study\n\nProduced by:\n\n```bash\nsamtune study s.yaml --out o\n```")
-    assert "± the standard deviation over seeds (over the scored cases where only one seed finished)" in text
+    assert "± the standard deviation over seeds, or over the scored cases where only one seed finished" in text
     assert "somewhat optimistic" in text
     assert f"## Failed cells (2)\n\n- `{cells[3].cell_id}`: train: boom" in text

@@ -1,9 +1,10 @@
 """Estimated cost of a cell, for `samtune study --dry-run`.
 
-The figures are seconds on a 2-core laptop CPU at batch 1 (DESIGN.md, BENCHMARKS.md):
-a LiteMedSAM encoder forward takes 1.3 s, a decoder-only step on cached embeddings
-0.18 s, a LoRA encoder+decoder step about 2 s, a full fine-tuning step about 3 s, and a
-SAM ViT-B forward at 1024 px about 11 s. ViT-L and ViT-H are scaled from ViT-B by their
+The figures are seconds on an idle 2-core CPU at batch 1, as `samtune train` runs them
+(BENCHMARKS.md; the CPU prostate study, 2026-11-28): a LiteMedSAM encoder forward takes
+1.3 s, a decoder-only step on cached embeddings 0.3 s, an encoder+decoder step 3.6 s
+(adapter), 3.9 s (LoRA) or 5.5 s (full fine-tuning), and a SAM ViT-B forward at 1024 px
+about 11 s (DESIGN.md). ViT-L and ViT-H are scaled from ViT-B by their
 published encoder FLOPs (1.3 and 3.0 TFLOP against 0.49), MobileSAM from LiteMedSAM (the
 same TinyViT on the same 64x64 token grid, plus a strided stem on the 1024 px input).
 A ViT run at a reduced ``image_size`` s is scaled by (s / 1024)^2 (tokens; windowed
@@ -35,9 +36,11 @@ ENCODER_FORWARD_S = {  # one image-encoder forward, native input size, batch 1
     "sam_vit_h": 11.0 * 2.973 / 0.487,
 }
 TEST_MODEL_FORWARD_S = 0.02  # tiny *_test registry entries
-DECODER_STEP_S = 0.18  # mask decoder forward + backward on a cached embedding
-ENCODER_STEP_FACTOR = {"full": 2.3, "lora": 1.55, "adapter": 1.6, "dora": 1.8}  # step / forward
-DEFAULT_STEP_FACTOR = 2.3
+DECODER_STEP_S = 0.3  # mask decoder forward + backward + AdamW on a cached embedding
+# encoder+decoder training step / encoder forward, from the study's measured steps
+# (dora: the strategies benchmark's DoRA / LoRA ratio, 1.07, applied to LoRA)
+ENCODER_STEP_FACTOR = {"full": 4.2, "lora": 3.0, "adapter": 2.8, "dora": 3.2}
+DEFAULT_STEP_FACTOR = 4.2
 CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run directory
 
 

@@ -4,7 +4,7 @@
   as in the table (the largest few-shot size when there are several).
 - ``dice_vs_parameters.png``: mean Dice against trainable parameters (log axis), one
   panel per dataset; colour = backbone, marker = method, filled = encoder+decoder,
-  hollow = decoder only.
+  hollow = decoder only (the legend shows colour and fill as patches, markers as methods).
 - ``dice_vs_shots.png`` (with a few-shot axis): mean Dice against the number of training
   cases, one line per strategy, one panel per dataset ("all" plotted last).
 """
@@ -81,13 +81,14 @@ def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
             filled = a.component != "decoder"
             axes.scatter(a.trainable, a.dice, marker=MARKERS.get(a.method, "*"), s=46, edgecolors=colours[a.backbone],
                          facecolors=colours[a.backbone] if filled else "none")
-        axes.set(xscale="log", xlabel="trainable parameters", ylabel="Dice", title=dataset)
-        axes.set_ylim(bottom=0)
-    handles = [plt.Line2D([], [], color=colours[b], marker="o", linestyle="", label=b) for b in backbones]
+        axes.set(xscale="log", xlabel="trainable parameters", ylabel="Dice", ylim=(0, 1.02), title=dataset)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours[b], label=b) for b in backbones]
     methods = list(dict.fromkeys(a.method for a in aggregates))
     handles += [plt.Line2D([], [], color="gray", marker=MARKERS.get(m, "*"), linestyle="", label=m) for m in methods]
-    handles += [plt.Line2D([], [], color="gray", marker="o", linestyle="", label="encoder+decoder"),
-                plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="decoder")]
+    handles += [Patch(facecolor="gray", edgecolor="gray", label="encoder+decoder (filled)"),
+                Patch(facecolor="none", edgecolor="gray", label="decoder only (hollow)")]
     panels[0][-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     _save(figure, path)
     plt.close(figure)

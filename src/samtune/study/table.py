@@ -108,8 +108,8 @@ def _std_note(aggregates: list[Aggregate]) -> str:
     if kinds == {"seeds"}:
         return "± the standard deviation over seeds"
     if kinds == {"cases"}:
-        return "± the standard deviation over the scored cases (one seed per cell)"
-    return "± the standard deviation over seeds (over the scored cases where only one seed finished)"
+        return "± the standard deviation over the scored cases, one seed per cell"
+    return "± the standard deviation over seeds, or over the scored cases where only one seed finished"
 
 
 def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], title: str, scored_on: set[str],
