@@ -18,6 +18,7 @@ class BoxThresholdPredictor:
 
     mode = "prompted"
     channels = None
+    device = "cpu"  # batch size defaults to 1 here
 
     def __init__(self):
         self.boxes, self.batches, self.ranges = [], [], 0
@@ -91,9 +92,17 @@ def test_min_area_max_slices_and_look_ahead_batches():
 
     batched_predictor = BoxThresholdPredictor()
     batched = propagate(batched_predictor, volume, 10, box=(10, 10, 30, 30), min_area=1, batch_size=4)
-    single = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30), min_area=1)
+    single_predictor = BoxThresholdPredictor()
+    single = propagate(single_predictor, volume, 10, box=(10, 10, 30, 30), min_area=1)
     np.testing.assert_array_equal(batched.labels.array, single.labels.array)
     assert max(batched_predictor.batches) == 4
+    assert max(single_predictor.batches) == 1  # the CPU default: batches do not pay there
+
+    gpu_predictor = BoxThresholdPredictor()
+    gpu_predictor.device = "cuda"  # only the default batch size looks at it
+    gpu = propagate(gpu_predictor, volume, 10, box=(10, 10, 30, 30), min_area=1)
+    np.testing.assert_array_equal(gpu.labels.array, single.labels.array)
+    assert max(gpu_predictor.batches) == 8
 
 
 def test_start_slice_is_kept_but_not_propagated_when_too_small():

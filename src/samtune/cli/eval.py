@@ -73,7 +73,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--split", choices=("train", "val"),
         help="with --run: which list of a split folder (or of the run's own data) to use (default val)",
     )
-    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="with --run: slices per forward (default 4)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="with --run: slices per forward (default 1 on the CPU, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="with --run: cpu or cuda (default cpu)")
     parser.add_argument(
         "--out", type=Path, metavar="DIR", required=True, help="folder for the reports"
@@ -178,7 +179,7 @@ def run_with_model(args: argparse.Namespace) -> int:
         raise UserError("--run predicts the cases itself: drop --pred/--gt (or drop --run to score files)")
     if args.pred_label_map:
         raise UserError("--pred-label-map applies to --pred files; with --run the predictions are the run's classes")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     classes, names = parse_classes(args.classes)
     if names:

@@ -50,7 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="volumes: array axis to slice across (default: the run's, else 0 = z)")
     parser.add_argument("--overlay", action="store_true", help="also write overlay PNGs (a montage for volumes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="slices per forward (default 4)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="slices per forward (default 1 on the CPU, where batches do not pay, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.set_defaults(func=run)
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.checkpoint and not args.model:
         raise UserError("--checkpoint goes with --model; a run directory holds its own weights")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     positives, negatives = args.point or [], args.negative_point or []
     points = [tuple(p) for p in positives + negatives]

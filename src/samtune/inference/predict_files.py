@@ -45,7 +45,8 @@ class PredictOptions:
         prompt: prompt for inputs without an entry in ``prompts`` (from --box/--point/--slice).
         prompts: per-input prompts keyed by input name (see `samtune.inference.prompt_file`).
         axis: slicing axis for volumes; None: the run's training axis (0 for --model).
-        batch_size: slices per encoder forward (automatic volumes, propagation look-ahead).
+        batch_size: slices per encoder forward (automatic volumes, propagation look-ahead);
+            None: 1 on the CPU, 8 on a GPU.
         overlay: also write overlay / montage PNGs.
         overwrite: replace existing outputs.
     """
@@ -54,7 +55,7 @@ class PredictOptions:
     prompt: InputPrompt | None = None
     prompts: dict[str, InputPrompt] = field(default_factory=dict)
     axis: int | None = None
-    batch_size: int = 4
+    batch_size: int | None = None
     overlay: bool = False
     overwrite: bool = False
 
@@ -153,7 +154,7 @@ def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | 
 
 
 def _predict_volume(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
-                    axis: int, batch_size: int) -> tuple[LoadedImage, str]:
+                    axis: int, batch_size: int | None) -> tuple[LoadedImage, str]:
     if prompt is None:
         labels = predictor.predict_volume(image, axis=axis, batch_size=batch_size)
         return labels, f"{image.spatial_shape[axis]} slices"

@@ -161,7 +161,8 @@ class Predictor:
         return self.predict_images([image], [box], [points], [point_labels], value_range)[0]
 
     # ---------------------------------------------------------------- volumes
-    def predict_volume(self, volume: LoadedImage | np.ndarray, axis: int = 0, batch_size: int = 4) -> LoadedImage:
+    def predict_volume(self, volume: LoadedImage | np.ndarray, axis: int = 0,
+                       batch_size: int | None = None) -> LoadedImage:
         """Automatic runs: labels of every slice along `axis`, restacked with the source geometry.
 
         See `samtune.inference.volume.predict_volume`.

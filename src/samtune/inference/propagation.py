@@ -23,7 +23,7 @@ import numpy as np
 from samtune.data.geometry import LoadedImage
 from samtune.errors import UserError
 from samtune.inference.prompted import check_prompts
-from samtune.inference.volume import as_volume, pick_channels, slice_axis, take
+from samtune.inference.volume import as_volume, default_batch_size, pick_channels, slice_axis, take
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
@@ -82,7 +82,7 @@ def propagate(
     margin: float = DEFAULT_MARGIN,
     min_area: int = DEFAULT_MIN_AREA,
     max_slices: int | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
 ) -> PropagationResult:
     """Segment one object through a volume from a prompt on slice ``slice_index``.
 
@@ -96,10 +96,12 @@ def propagate(
         margin: pixels added around the previous mask's bounding box.
         min_area: a slice with fewer predicted pixels ends propagation in its direction.
         max_slices: at most this many slices in each direction (None: to the edge).
-        batch_size: slices per encoder forward (look-ahead in the direction of travel).
+        batch_size: slices per encoder forward (look-ahead in the direction of travel);
+            None: 1 on the CPU, 8 on a GPU.
     """
     if predictor.mode != "prompted":
         raise UserError("propagation needs a prompted model; this run segments automatically (use predict_volume)")
+    batch_size = default_batch_size(predictor.device) if batch_size is None else batch_size
     if batch_size < 1:
         raise UserError(f"batch size must be >= 1, got {batch_size}")
     loaded = pick_channels(as_volume(volume), predictor.channels)

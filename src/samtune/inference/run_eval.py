@@ -38,7 +38,7 @@ from samtune.evaluation.evaluate import EvalCase, evaluate_cases, report_paths, 
 from samtune.evaluation.folders import distance_unit
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 from samtune.inference.predictor import Predictor
-from samtune.inference.volume import batches
+from samtune.inference.volume import batches, default_batch_size
 
 SPLITS = ("train", "val")
 PROMPT_PROTOCOL = "ground truth: one prompt per class per slice, tight box / 5 inner points (see samtune.inference.run_eval)"
@@ -109,7 +109,7 @@ def predict_from_ground_truth(
     image: LoadedImage,
     classes: np.ndarray,
     axis: int = 0,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     seed: Sequence[int] = (0,),
 ) -> np.ndarray:
     """Labels of a 2D image or a volume, prompted per slice and class from ``classes``.
@@ -119,7 +119,8 @@ def predict_from_ground_truth(
         image: the image / volume (channels last if any), with its geometry.
         classes: ground-truth class map 0..K of the image's spatial shape.
         axis: slicing axis for volumes.
-        batch_size: slices per encoder forward (slices without foreground are not encoded).
+        batch_size: slices per encoder forward (slices without foreground are not encoded);
+            None: 1 on the CPU, 8 on a GPU.
         seed: generator seed prefix for point prompts (the slice index is appended).
     """
     config = ground_truth_prompt_config(predictor.prompt_kind)
@@ -130,6 +131,8 @@ def predict_from_ground_truth(
     labels = np.zeros(classes.shape, dtype=np.uint8)
     out = labels[None] if spatial == 2 else np.moveaxis(labels, axis, 0)
     with_foreground = [i for i in range(gt.shape[0]) if gt[i].any()]
+    if batch_size is None:
+        batch_size = default_batch_size(predictor.device)
     for chunk in batches(len(with_foreground), batch_size):
         indices = [with_foreground[j] for j in chunk]
         embeddings, frames = predictor.encode_images([array[i] for i in indices], value_range)
@@ -151,7 +154,7 @@ def predict_from_ground_truth(
 
 
 def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap, channels: tuple[int, ...] | None,
-                batch_size: int) -> Iterator[EvalCase]:
+                batch_size: int | None) -> Iterator[EvalCase]:
     for position, case in enumerate(cases):
         data = read_case(case)
         assert data.mask is not None
@@ -180,7 +183,7 @@ def evaluate_run(
     classes: Sequence[int] | None = None,
     nsd_tolerance: float = DEFAULT_NSD_TOLERANCE_MM,
     both_empty: BothEmpty = "perfect",
-    batch_size: int = 4,
+    batch_size: int | None = None,
     device: str = "cpu",
     overwrite: bool = False,
 ) -> RunEvaluation:

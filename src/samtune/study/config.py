@@ -115,7 +115,7 @@ class ScoreConfig:
 
     nsd_tolerance: float = 2.0  # mm (pixels for PNG sources)
     both_empty: Literal["perfect", "nan"] = "perfect"
-    batch_size: int = 4
+    batch_size: int | None = None  # slices per forward; None: 1 on the CPU, 8 on a GPU
     device: str = "auto"  # auto: the training device
 
 
