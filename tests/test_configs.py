@@ -62,5 +62,8 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(Root, tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: [unclosed\n")
-    with pytest.raises(ConfigError, match="is not valid YAML"):
+    with pytest.raises(ConfigError) as info:
         load_config(Root, bad)
+    # the unclosed flow sequence is noticed at the end of the file: line 2, column 1
+    assert str(info.value).startswith(f"{bad}, line 2, column 1: ")
+    assert "\n" not in str(info.value)

@@ -2,12 +2,19 @@
 
 An unknown key is an error naming its dotted path (and close matches); values are
 checked against the field's type. Used by training and study recipes alike.
+
+YAML is read with `ConfigLoader`, PyYAML's safe loader with two changes: numbers are
+read as users write them (YAML 1.2 floats: ``3e-4``, ``1E5``, ``.5``; PyYAML's YAML 1.1
+rules read ``3e-4`` as a string), and a key given twice in one mapping is an error
+instead of the last one silently winning. A file that is not UTF-8 text or not valid
+YAML is refused in one line naming the file, line and column.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,6 +25,63 @@ import yaml
 from samtune.errors import ConfigError
 
 T = TypeVar("T")
+
+# YAML 1.2 core-schema floats (plus YAML 1.1's "1_000.5" underscores, which PyYAML keeps).
+# PyYAML's 1.1 pattern needs a dot in the mantissa, so "3e-4" stays a string there.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """Safe YAML loader: YAML 1.2 floats, duplicate keys refused (see the module docstring)."""
+
+
+def _construct_mapping(loader: ConfigLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice (first on line {seen[key].line + 1})", mark)
+            seen[key] = key_node.start_mark
+        except TypeError:  # unhashable key: let PyYAML report it
+            pass
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+# Replace the float resolver: drop PyYAML's 1.1 pattern, add the 1.2 one for the same first characters.
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text -> Python values with `ConfigLoader`; errors are one line naming ``where``."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        at = f"{where}, line {mark.line + 1}, column {mark.column + 1}" if mark else where
+        raise ConfigError(f"{at}: {problem}; fix the YAML there") from None
+    except yaml.YAMLError as error:  # reader errors (control characters) carry a position
+        position = getattr(error, "position", None)
+        line = text.count("\n", 0, position) + 1 if position is not None else None
+        column = position - (text.rfind("\n", 0, position) + 1) + 1 if position is not None else None
+        at = f"{where}, line {line}, column {column}" if line else where
+        reason = getattr(error, "reason", None) or "invalid YAML"
+        raise ConfigError(f"{at}: {reason} (not a text YAML file?); fix or replace the file") from None
 
 
 def _type_name(tp: Any) -> str:
@@ -79,6 +143,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _FLOAT.match(value.strip()):  # e.g. '3e-4' quoted
+            return float(value.strip().replace("_", ""))
         raise ConfigError(f"{path}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -115,14 +181,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override '{text}' must look like key.path=value")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
-        try:
-            value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
-        except ValueError:
-            pass
+        value = parse_yaml(raw, f"override '{text}'") if raw.strip() else ""
+    except ConfigError:
+        value = raw  # not YAML: the text as given (checked against the field's type later)
     return key.strip().split("."), value
 
 
@@ -141,13 +202,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping ({} for an empty file); ConfigError in one line otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ConfigError(
+            f"{path}, line {line}, column {column}: byte 0x{raw[error.start]:02x} is not UTF-8 text; "
+            "save the file as UTF-8 (is it a YAML file?)"
+        ) from None
+    data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     return data
