@@ -188,5 +188,6 @@ def test_nifti_nan_is_refused_not_read_as_zero(tmp_path):
         write_image(tmp_path / name, volume, GEOMETRY_3D)
         with pytest.raises(DataError, match=rf"{name}: 2 NaN or infinite value\(s\) stored in the file"):
             read_image(tmp_path / name)
-    write_image(tmp_path / "nan.mha", volume, GEOMETRY_3D)  # MetaImage keeps NaN as NaN
-    assert np.isnan(read_image(tmp_path / "nan.mha").array[0, 0, 0])
+    write_image(tmp_path / "nan.mha", volume, GEOMETRY_3D)  # MetaImage keeps NaN as NaN: refused too
+    with pytest.raises(DataError, match=r"nan.mha: 2 NaN or infinite value\(s\) of 24; replace them"):
+        read_image(tmp_path / "nan.mha")

@@ -9,6 +9,8 @@ SimpleITK instead, which keeps all 16 bits. These formats carry no geometry: it 
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -57,16 +59,69 @@ def _frame_array(image: Image.Image, role: Role, path: Path) -> np.ndarray:
     )
 
 
+# Decompression bombs: a few kB of PNG/TIFF can claim billions of pixels. Pillow warns
+# above Image.MAX_IMAGE_PIXELS (89,478,485 by default) and refuses above twice that; samtune
+# refuses above one limit, checked from the header before any pixel is decoded.
+MAX_PIXELS_VARIABLE = "SAMTUNE_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's default limit (about 9459 x 9459)
+
+
+def max_image_pixels() -> int:
+    """Largest 2D image (pixels over all pages) read: $SAMTUNE_MAX_IMAGE_PIXELS or Pillow's default."""
+    text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise DataError(f"{MAX_PIXELS_VARIABLE}={text!r} is not a positive number of pixels; e.g. 400000000")
+    return value
+
+
+def _open(path: Path) -> Image.Image:
+    """Pillow's lazy open (header only) with its bomb check replaced by `_check_size`."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies, checked before decoding
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_size(image: Image.Image, path: Path) -> None:
+    width, height = image.size
+    pages = getattr(image, "n_frames", 1)
+    pixels, limit = width * height * pages, max_image_pixels()
+    if pixels > limit:
+        pages_text = f" x {pages} pages" if pages > 1 else ""
+        raise DataError(
+            f"{path}: {width} x {height}{pages_text} = {pixels:,} pixels is above the limit of {limit:,} "
+            f"(a decompression bomb?); if the image is genuine, allow it with {MAX_PIXELS_VARIABLE}={pixels}"
+        )
+
+
 def read_2d(path: Path, role: Role = "image") -> LoadedImage:
-    """Read a PNG / JPEG / BMP / TIFF file. ``role='mask'`` keeps palette indices."""
+    """Read a PNG / JPEG / BMP / TIFF file. ``role='mask'`` keeps palette indices.
+
+    Images above `max_image_pixels` are refused from their header, before decoding.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    try:
+        with _open(path) as image:
+            _check_size(image, path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"cannot read image {path}: {error}; check the file is not corrupt") from error
     if suffix == ".png" and _png_is_deep_colour(path):
         from samtune.data.formats_itk import read_itk
 
         return read_itk(path)
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             if suffix in (".tif", ".tiff") and _tiff_is_deep_colour(image):
                 from samtune.data.formats_itk import read_itk
 

@@ -128,12 +128,28 @@ def read_image(path: str | Path, role: Role = "image") -> LoadedImage:
     """
     path = Path(path)
     if path.is_dir():
-        from samtune.data.formats_itk import read_dicom_series
+        from samtune.data.formats_dicom import read_dicom_series
 
-        return read_dicom_series(path)
+        loaded = read_dicom_series(path)
+        check_finite(loaded)
+        return loaded
     if not path.exists():
         raise DataError(f"file not found: {path}")
-    return format_for(path).read(path, role)
+    loaded = format_for(path).read(path, role)
+    check_finite(loaded)
+    return loaded
+
+
+def check_finite(image: LoadedImage) -> None:
+    """NaN / inf pixels raise DataError naming the file, whatever its format."""
+    array = image.array
+    if np.issubdtype(array.dtype, np.complexfloating) or np.issubdtype(array.dtype, np.floating):
+        bad = int(array.size - np.isfinite(array).sum())
+        if bad:
+            raise DataError(
+                f"{image.path}: {bad} NaN or infinite value(s) of {array.size}; replace them with "
+                "finite values (e.g. 0 or the background intensity) before using the file"
+            )
 
 
 def write_image(
