@@ -120,5 +120,5 @@ def test_detection_errors(tmp_path):
     with pytest.raises(DataError, match="is not a recognised data source"):
         load_source(tmp_path)
     (tmp_path / "dataset.json").write_text("{not json")
-    with pytest.raises(DataError, match="dataset.json is not valid JSON"):
+    with pytest.raises(DataError, match="dataset.json, line 1, column 2: not valid JSON"):
         load_source(tmp_path)

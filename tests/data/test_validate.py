@@ -113,7 +113,7 @@ def four_d_image(root):
 def wrong_columns(root):
     _good_pair(root)
     return _list(root, "a.png,a_m.png\na.png,a_m.png,extra\n"), \
-        "list.csv row 2: expected 2 columns (image,mask), found 3"
+        "list.csv row 2: expected 2 columns (image,mask) without a header, found 3"
 
 
 def colour_mask(root):

@@ -37,9 +37,19 @@ COLUMN_NAMES = {
 
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read list file {path}: {error}") from error
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read list file {path}: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise DataError(f"list file {path}, line {line}: not UTF-8 text (is it a CSV file?); save it as "
+                        "UTF-8 text with one 'image,mask' row per case") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError(f"list file {path}, line {line}: holds NUL bytes, so it is not a text list; give a "
+                        "CSV file with one 'image,mask' row per case")
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
@@ -111,7 +121,8 @@ def load_list(path: Path, root: Path | None = None) -> Source:
         where = f"{path.name} row {line}"
         if columns is None:
             if len(cells) not in (1, 2):
-                problems.append(Problem(where, f"expected 2 columns (image,mask), found {len(cells)}: {cells}"))
+                problems.append(Problem(where, f"expected 2 columns (image,mask) without a header, found "
+                                        f"{len(cells)}: {cells}"))
                 continue
             images, mask, case, group = cells[0], (cells[1] if len(cells) == 2 else ""), "", ""
         else:
@@ -125,8 +136,13 @@ def load_list(path: Path, root: Path | None = None) -> Source:
             continue
         entries.append((line, images.split(";"), mask, case, group))
     if not entries:
-        raise DataError(f"list file {path} has no usable rows; see the problems above" if problems
-                        else f"list file {path} has no rows")
+        fatal = [p for p in problems if p.fatal]
+        if not fatal:
+            raise DataError(f"list file {path} has no rows")
+        more = f" (and {len(fatal) - 1} more row(s) like it)" if len(fatal) > 1 else ""
+        raise DataError(f"list file {path} has no usable rows: {fatal[0].where}: {fatal[0].message}{more}; "
+                        "write one 'image,mask' row per case, or name the columns in a header row "
+                        "(image,mask[,case,group])")
     if root is None:
         root = _choose_root(path, [(images, mask) for _, images, mask, _, _ in entries])
     return _build_source(path, root, entries, problems)

@@ -30,19 +30,27 @@ _CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: byte {error.start} is not UTF-8 text; save dataset.json as UTF-8 JSON") from None
     except json.JSONDecodeError as error:
-        raise DataError(f"{path} is not valid JSON: {error}") from error
+        raise DataError(f"{path}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); "
+                        "fix the JSON there") from None
     if not isinstance(data, dict):
-        raise DataError(f"{path} must hold a JSON object")
+        raise DataError(f"{path} holds {_json_type(data)}; it must hold a JSON object with channel_names, "
+                        "labels and file_ending")
     return data
 
 
 def _channel_names(data: dict, path: Path) -> list[str]:
-    channels = data.get("channel_names", data.get("modality"))
+    key = "channel_names" if "channel_names" in data or "modality" not in data else "modality"
+    channels = data.get(key)
     if not isinstance(channels, dict) or not channels:
-        raise DataError(f"{path}: 'channel_names' is missing or empty; e.g. {{\"0\": \"CT\"}}")
+        got = "missing" if channels is None else f"a {type(channels).__name__}, not a mapping" if not isinstance(
+            channels, dict) else "empty"
+        raise DataError(f"{path}: '{key}' is {got}; write it as a mapping of channel number to name, "
+                        "e.g. \"channel_names\": {\"0\": \"CT\"}")
     try:
         ordered = sorted(channels.items(), key=lambda item: int(item[0]))
     except ValueError as error:
@@ -50,6 +58,33 @@ def _channel_names(data: dict, path: Path) -> list[str]:
     if [int(k) for k, _ in ordered] != list(range(len(ordered))):
         raise DataError(f"{path}: channel_names keys must be 0..{len(ordered) - 1}, got {list(channels)}")
     return [str(name) for _, name in ordered]
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _labels(data: dict, path: Path) -> LabelMap:
+    """The declared labels; every malformed form named with the file and the field."""
+    example = 'e.g. "labels": {"background": 0, "tumour": 1}'
+    if "labels" not in data:
+        raise DataError(f"{path}: 'labels' is missing; add it, {example}")
+    labels = data["labels"]
+    if not isinstance(labels, dict):
+        raise DataError(f"{path}: 'labels' is {_json_type(labels)}; it must map class names to values, {example}")
+    for name, value in labels.items():
+        values = value if isinstance(value, list) else [value]
+        v1_name = str(name).lstrip("-").isdigit() and isinstance(value, str)
+        if not v1_name and (not values or not all(
+                (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.isdigit())
+                for v in values)):
+            raise DataError(f"{path}: 'labels' entry '{name}' is {value!r}; each class needs an integer value "
+                            f"(or a list of them for a region), {example}")
+    try:
+        return LabelMap.from_dataset_json(labels)
+    except DataError as error:
+        raise DataError(f"{path}: {str(error).removeprefix('dataset.json ')}") from None
 
 
 def _cases_in(folder: Path, ending: str) -> dict[str, list[int]]:
@@ -71,14 +106,14 @@ def load_nnunet(folder: Path) -> Source:
     json_path = folder / "dataset.json"
     data = _read_json(json_path)
     channels = _channel_names(data, json_path)
-    if "labels" not in data:
-        raise DataError(f"{json_path}: 'labels' is missing; e.g. {{\"background\": 0, \"tumour\": 1}}")
-    labels = LabelMap.from_dataset_json(data["labels"])
+    labels = _labels(data, json_path)
     if "training" in data and "file_ending" not in data:
         return _load_v1(folder, data, channels, labels)
     ending = data.get("file_ending")
     if not isinstance(ending, str) or not ending.startswith("."):
-        raise DataError(f"{json_path}: 'file_ending' is missing or invalid; e.g. \".nii.gz\"")
+        got = "missing" if ending is None else f"{ending!r}"
+        raise DataError(f"{json_path}: 'file_ending' is {got}; it must be the image files' extension "
+                        "with its dot, e.g. \"file_ending\": \".nii.gz\"")
     problems: list[Problem] = []
     cases = []
     labels_dir = folder / "labelsTr"
@@ -101,7 +136,10 @@ def load_nnunet(folder: Path) -> Source:
                 f"channel {extra[0]} is not declared in channel_names ({len(channels)} channel(s))",
             ))
     declared = data.get("numTraining")
-    if isinstance(declared, int) and declared != len(cases):
+    if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool)):
+        problems.append(Problem(str(json_path), f"'numTraining' is {declared!r}, not a whole number; "
+                                "it is not used, but fix it for nnU-Net", fatal=False))
+    elif isinstance(declared, int) and declared != len(cases):
         problems.append(Problem(str(json_path), f"numTraining is {declared} but labelsTr holds {len(cases)} cases", fatal=False))
     if not cases:
         raise DataError(f"{folder}: labelsTr/ holds no '*{ending}' files")
@@ -126,9 +164,14 @@ def _v1_images(folder: Path, listed: str, channels: int) -> tuple[Path, ...]:
 
 def _load_v1(folder: Path, data: dict, channels: list[str], labels: LabelMap) -> Source:
     cases = []
+    json_path = folder / "dataset.json"
+    for key in ("training", "test"):
+        if not isinstance(data.get(key) or [], list):
+            raise DataError(f"{json_path}: '{key}' is {_json_type(data[key])}; it must be a list")
     for index, entry in enumerate(data.get("training") or []):
-        if not isinstance(entry, dict) or "image" not in entry or "label" not in entry:
-            raise DataError(f"{folder / 'dataset.json'}: training entry {index} needs 'image' and 'label'")
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
+            raise DataError(f"{json_path}: 'training' entry {index} is {entry!r}; each entry needs 'image' and "
+                            "'label' paths, e.g. {\"image\": \"./imagesTr/a.nii.gz\", \"label\": \"./labelsTr/a.nii.gz\"}")
         label = folder / entry["label"]
         case_id = label.name.split(".")[0]
         images = _v1_images(folder, entry["image"], len(channels))
@@ -136,7 +179,9 @@ def _load_v1(folder: Path, data: dict, channels: list[str], labels: LabelMap) ->
     if not cases:
         raise DataError(f"{folder / 'dataset.json'}: the 'training' list is empty")
     test_cases = []
-    for listed in data.get("test") or []:
+    for index, listed in enumerate(data.get("test") or []):
+        if not isinstance(listed, str):
+            raise DataError(f"{json_path}: 'test' entry {index} is {listed!r}; it must be an image path")
         images = _v1_images(folder, listed, len(channels))
         case_id = Path(listed).name.split(".")[0]
         test_cases.append(Case(case_id, images, None, case_id, f"dataset.json test {listed}"))
