@@ -48,10 +48,17 @@ def run_check(args: argparse.Namespace) -> int:
     from samtune.data.sources import load_source
     from samtune.data.validate import check_source
 
+    from samtune.data.formats_dicom import skip_bad_dicom
+
     source = load_source(args.source, kind=args.kind, root=args.root)
-    report = check_source(source, labels=_labels(args, source), axis=args.axis, channels=_channels(args.channels))
+    with skip_bad_dicom(args.skip_bad_dicom):
+        report = check_source(source, labels=_labels(args, source), axis=args.axis, channels=_channels(args.channels))
     print(report.format())
-    return 2 if report.fatal else 0
+    fatal = report.fatal
+    if fatal:  # the report (stdout) lists them all; one line on stderr, exit code 2
+        more = f" and {len(fatal) - 1} more listed in the report" if len(fatal) > 1 else ""
+        raise_user(f"{len(fatal)} error(s) in {source.path}: {fatal[0].where}: {fatal[0].message}{more}")
+    return 0
 
 
 def run_split(args: argparse.Namespace) -> int:
@@ -79,6 +86,8 @@ def add_parser(subparsers) -> None:
     check.add_argument("--subset", help="comma-separated class names to keep")
     check.add_argument("--axis", type=int, default=0, help="slicing axis for volumes: 0 (z), 1 (y), 2 (x)")
     check.add_argument("--channels", help="image channels to use, e.g. 0 or 0,1,2")
+    check.add_argument("--skip-bad-dicom", action="store_true",
+                       help="leave unreadable files out of DICOM series (warning) instead of reporting an error")
     check.set_defaults(func=run_check)
 
     split = commands.add_parser("split", help="few-shot train/val lists by patient group")

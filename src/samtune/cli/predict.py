@@ -53,10 +53,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="slices per forward (default 1 on the CPU, where batches do not pay, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--skip-bad-dicom", action="store_true",
+                        help="leave unreadable files out of DICOM series (with a warning naming each) instead of refusing")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from samtune.data.formats_dicom import skip_bad_dicom
+
+    with skip_bad_dicom(args.skip_bad_dicom):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from samtune.errors import UserError

@@ -7,6 +7,10 @@ missing or unreadable file, size or geometry mismatch, NaN, undeclared label val
 4D image, no foreground anywhere); warnings (an empty mask, a constant image, an unused
 column) are reported but do not stop training. `samtune data check` prints the report
 and exits with code 2 on fatal problems; `samtune train` calls `Report.raise_if_fatal`.
+
+`check_image_files(paths)` does the same for the loose inputs of `samtune predict`
+(image files and DICOM series folders): every file is read and decoded once, checked
+for truncation and NaN/inf, before anything is written.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from samtune.data.case_io import CaseData, check_intensities, read_channels, read_mask_for, select_channels
 from samtune.data.labels import LabelMap, require_integer_labels
+from samtune.data.readers import read_image
 from samtune.data.slicing import check_axis, foreground_per_slice
 from samtune.data.sources import Case, Problem, Source, load_source
 from samtune.errors import DataError
@@ -177,3 +183,40 @@ def check_source(
         report.problems.append(Problem(str(source.path), f"no mask holds foreground for {labels.describe()}; "
                                        "check the label mapping"))
     return report
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What `check_image_files` found in one readable input."""
+
+    path: Path
+    shape: tuple[int, ...]  # the array's shape, [y, x(, C)] or [z, y, x(, C)]
+    spatial_ndim: int  # 2 or 3
+
+
+def check_image_files(paths: Sequence[str | Path], role: str = "image") -> list[ImageCheck]:
+    """Read every input once (decodable, complete, finite) before anything is written.
+
+    Args:
+        paths: image files or DICOM series folders, as `read_image` takes them.
+        role: "image", or "mask" to read palette PNGs as label indices.
+
+    Returns:
+        One `ImageCheck` per path, in order.
+
+    Raises:
+        DataError: one line naming the first bad input (and how many more are bad).
+    """
+    checks: list[ImageCheck] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            image = read_image(path, role=role)  # type: ignore[arg-type]
+        except DataError as error:
+            errors.append(str(error))
+            continue
+        checks.append(ImageCheck(Path(path), tuple(image.array.shape), image.spatial_ndim))
+    if errors:
+        more = f" ({len(errors) - 1} more of the {len(paths)} inputs are refused too)" if len(errors) > 1 else ""
+        raise DataError(f"{errors[0]}{more}")
+    return checks
