@@ -33,9 +33,11 @@ _CHUNK = 1 << 20  # bytes per read while streaming a payload
 _NIFTI_FLOAT = {16: "f4", 64: "f8"}  # NIfTI datatype code -> numpy float kind
 
 
-def _incomplete(path: Path, expected: int, found: int, what: str = "the file holds") -> DataError:
+def _incomplete(path: Path, expected: int, found: int, what: str = "the file holds",
+                header: Path | None = None) -> DataError:
+    named = f"{path} (the data file of {header.name})" if header is not None and header != path else str(path)
     return DataError(
-        f"{path}: truncated: the header promises {expected} bytes of pixel data but {what} {found}; "
+        f"{named}: truncated: the header promises {expected} bytes of pixel data but {what} {found}; "
         "the file is incomplete (an interrupted copy or download?): copy or export it again"
     )
 
@@ -170,14 +172,19 @@ def _text_header(path: Path, end_of: Callable[[str], bool]) -> tuple[list[str], 
             lines.append(line)
             return lines, offset
         lines.append(line)
+    if len(head) < 1 << 16:
+        return lines, len(head)  # the header is the whole file (a detached header, or no data)
     return lines, -1  # no end found in the first 64 KiB: leave it to SimpleITK
+
+
+def _require(data_file: Path, header: Path) -> None:
+    if not data_file.is_file():
+        raise DataError(f"{header}: its header names data file {data_file.name}, which does not exist in "
+                        f"{data_file.parent}; keep the header and its data file together")
 
 
 def _data_stream(path: Path, data_file: Path, offset: int, encoding: str, expected: int) -> int | None:
     """Payload bytes found (up to ``expected``) for raw/gzip/bzip2/zlib data at ``offset``."""
-    if not data_file.is_file():
-        raise DataError(f"{path}: its header names data file {data_file}, which does not exist; "
-                        "keep the header and its data file together")
     with open(data_file, "rb") as handle:
         if encoding == "raw":
             return max(0, data_file.stat().st_size - offset)
@@ -213,13 +220,14 @@ def check_nrrd(path: Path) -> None:
         return  # multi-file data
     data_file = path.parent / name if name else path
     offset = (skip if name else end + skip) if encoding == "raw" else (0 if name else end)
+    _require(data_file, path)
     expected = _sitk_expected_bytes(path)
     if expected is None:
         return
     found = _data_stream(path, data_file, offset, encoding, expected)
     if found is not None and found < expected:
-        raise _incomplete(data_file if name else path, expected, found,
-                          "the (decompressed) data holds" if encoding != "raw" else "the file holds")
+        raise _incomplete(data_file, expected, found,
+                          "the (decompressed) data holds" if encoding != "raw" else "the file holds", path)
 
 
 def check_metaimage(path: Path) -> None:
@@ -241,13 +249,14 @@ def check_metaimage(path: Path) -> None:
     local = name.upper() == "LOCAL"
     data_file = path if local else path.parent / name
     offset = end if local else int(header_size)
+    _require(data_file, path)
     expected = _sitk_expected_bytes(path)
     if expected is None:
         return
     found = _data_stream(path, data_file, offset, "zlib" if compressed else "raw", expected)
     if found is not None and found < expected:
         raise _incomplete(data_file, expected, found,
-                          "the (decompressed) data holds" if compressed else "the file holds")
+                          "the (decompressed) data holds" if compressed else "the file holds", path)
 
 
 def check_payload(path: Path) -> int:
