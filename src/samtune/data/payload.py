@@ -155,9 +155,8 @@ def _sitk_expected_bytes(path: Path) -> int | None:
     except RuntimeError:
         return None  # SimpleITK's full read reports the header problem
     probe = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID())
-    itemsize = sitk.GetArrayViewFromImage(probe).itemsize
-    components = reader.GetNumberOfComponents() if probe.GetNumberOfComponentsPerPixel() == 1 else 1
-    return math.prod(reader.GetSize()) * components * itemsize
+    itemsize = sitk.GetArrayViewFromImage(probe).itemsize  # bytes per component
+    return math.prod(reader.GetSize()) * reader.GetNumberOfComponents() * itemsize
 
 
 def _text_header(path: Path, end_of: Callable[[str], bool]) -> tuple[list[str], int]:
