@@ -76,6 +76,18 @@ def test_recipe_numbers_read_as_written(written, value, tmp_path):
     assert config.optim.lr == value and isinstance(config.optim.lr, float)
 
 
+@pytest.mark.parametrize("written, ok", [("1e3", True), ("1000.0", True), ("2.5", False), ("'12'", False)])
+def test_whole_numbers_in_scientific_notation_fill_integer_fields(written, ok, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"optim:\n  steps: {written}\n")
+    if ok:
+        config = load_config(TrainConfig, recipe)
+        assert config.optim.steps == 1000 and isinstance(config.optim.steps, int)
+    else:
+        with pytest.raises(ConfigError, match="optim.steps: expected an integer"):
+            load_config(TrainConfig, recipe)
+
+
 def test_strings_that_look_almost_numeric_stay_strings():
     data = parse_yaml("a: 1.2.3\nb: e5\nc: 3e\nd: v1.0\ne: '1e5'\nf: 0x10\ng: 12\n", "t.yaml")
     assert data == {"a": "1.2.3", "b": "e5", "c": "3e", "d": "v1.0", "e": "1e5", "f": 16, "g": 12}
