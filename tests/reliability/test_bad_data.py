@@ -344,3 +344,50 @@ def test_bad_list_file_refused(name, pair, refused):
     listing.write_bytes(content)
     message = refused(["data", "check", listing], watch=[pair], names=["list.csv", expected])
     assert "see the problems above" not in message
+
+
+# ---- case-level problems through `data check`, bad files through `eval --pred/--gt` ----------
+
+def _case(folder: Path, image: np.ndarray, mask: np.ndarray, image_spacing=(1.0, 1.0, 1.0), mask_spacing=(1.0, 1.0, 1.0)):
+    for name, array, spacing in (("img.nii.gz", image, image_spacing), ("seg.nii.gz", mask, mask_spacing)):
+        itk = sitk.GetImageFromArray(array)
+        itk.SetSpacing(spacing)
+        sitk.WriteImage(itk, str(folder / name))
+    (folder / "list.csv").write_text("img.nii.gz,seg.nii.gz\n")
+    return folder / "list.csv"
+
+
+SEG = (VOLUME > 80).astype(np.uint8)
+BAD_CASES = {
+    "mask_size": (lambda f: _case(f, VOLUME, SEG[:, :10]), "seg.nii.gz: mask size (4, 10, 30) does not match image size (4, 20, 30)"),
+    "mask_spacing": (lambda f: _case(f, VOLUME, SEG, mask_spacing=(1.0, 1.0, 2.5)), "seg.nii.gz: geometry differs from image"),
+    "mask_nan": (lambda f: _case(f, VOLUME, np.where(SEG > 0, np.nan, 0).astype(np.float32)), "seg.nii.gz: "),
+    "mask_negative": (lambda f: _case(f, VOLUME, SEG.astype(np.int16) - 1), "seg.nii.gz holds negative value -1"),
+    "mask_empty_everywhere": (lambda f: _case(f, VOLUME, np.zeros_like(SEG)), "no mask holds foreground"),
+    "image_4d": (lambda f: (_case(f, VOLUME, SEG), sitk.WriteImage(
+        sitk.GetImageFromArray(np.zeros((2, 4, 20, 30), np.int16), isVector=False), str(f / "img.nii.gz")), f / "list.csv")[-1],
+        "img.nii.gz is a 4D image"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_bad_case_refused_by_data_check(name, tmp_path, refused):
+    maker, expected = BAD_CASES[name]
+    listing = maker(tmp_path)
+    refused(["data", "check", listing], watch=[tmp_path], names=["1 error(s)", expected])
+
+
+@pytest.mark.parametrize("name, side", [("nii_cut", "pred"), ("mha_nan", "gt"), ("niigz_short_payload", "gt"),
+                                        ("png_bomb", "pred")])
+def test_bad_file_refused_by_eval(name, side, tmp_path, refused):
+    maker, expected = BAD_IMAGES[name]
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    bad = maker(tmp_path / side)
+    other = tmp_path / ("gt" if side == "pred" else "pred")
+    if bad.suffix == ".png":
+        Image.fromarray(np.zeros((20, 30), np.uint8)).save(other / bad.name)
+    else:
+        _write(other, bad.name, (VOLUME > 50).astype(np.uint8))
+    refused(["eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--out", tmp_path / "out"],
+            watch=[tmp_path], names=[bad.name, expected])

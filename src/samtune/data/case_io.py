@@ -9,12 +9,13 @@ image's, NaN/inf intensities, colour or negative masks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.data.labels import label_array
-from samtune.data.readers import read_image
+from samtune.data.readers import format_for, read_image
 from samtune.data.sources import Case
 from samtune.errors import DataError
 
@@ -47,9 +48,16 @@ class CaseData:
         return tuple(self.image.shape[: self.spatial_ndim])
 
 
+def _stores_geometry(image: LoadedImage) -> bool:
+    """False for 2D photo formats (PNG, JPEG, ...), which carry no spacing/origin/direction."""
+    path = image.path
+    return path is None or Path(path).is_dir() or format_for(path).keeps_geometry
+
+
 def _geometry_mismatch(reference: LoadedImage, other: LoadedImage) -> list[str]:
-    # 2D photo formats carry no geometry: only compare when both files have one.
-    if reference.geometry.is_identity or other.geometry.is_identity:
+    # 2D photo formats carry no geometry: only compare when both files store one (an
+    # identity geometry stored in a NIfTI still has to match its mask's).
+    if not (_stores_geometry(reference) and _stores_geometry(other)):
         return [] if reference.geometry.dim == other.geometry.dim else [
             f"dimension {reference.geometry.dim} vs {other.geometry.dim}"
         ]

@@ -118,7 +118,8 @@ def load_nnunet(folder: Path) -> Source:
     cases = []
     labels_dir = folder / "labelsTr"
     if not labels_dir.is_dir():
-        raise DataError(f"{folder}: labelsTr/ folder is missing")
+        raise DataError(f"{folder}: labelsTr/ folder is missing; an nnU-Net dataset holds imagesTr/ and "
+                        "labelsTr/ beside dataset.json")
     label_files = sorted(p for p in labels_dir.iterdir() if p.name.endswith(ending))
     images_found = _cases_in(folder / "imagesTr", ending)
     for label in label_files:
@@ -142,7 +143,8 @@ def load_nnunet(folder: Path) -> Source:
     elif isinstance(declared, int) and declared != len(cases):
         problems.append(Problem(str(json_path), f"numTraining is {declared} but labelsTr holds {len(cases)} cases", fatal=False))
     if not cases:
-        raise DataError(f"{folder}: labelsTr/ holds no '*{ending}' files")
+        raise DataError(f"{folder}: labelsTr/ holds no '*{ending}' files; add the label files or fix "
+                        "'file_ending' in dataset.json")
     test_cases = [
         Case(case_id, tuple(folder / "imagesTs" / f"{case_id}_{c:04d}{ending}" for c in range(len(channels))),
              None, case_id, f"imagesTs/{case_id}")
