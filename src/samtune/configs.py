@@ -66,6 +66,16 @@ ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+01
 ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+class ConfigDumper(yaml.SafeDumper):
+    """Safe dumper that quotes strings `ConfigLoader` would read as floats ('1e5' stays a string)."""
+
+
+ConfigDumper.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+}
+ConfigDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
 def parse_yaml(text: str, where: str) -> Any:
     """YAML text -> Python values with `ConfigLoader`; errors are one line naming ``where``."""
     try:
@@ -237,4 +247,4 @@ def save_config(config: Any, path: str | Path) -> None:
     from samtune.atomic import atomic_path
 
     with atomic_path(Path(path)) as tmp:
-        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        tmp.write_text(yaml.dump(to_dict(config), Dumper=ConfigDumper, sort_keys=False))

@@ -124,3 +124,16 @@ def test_error_is_config_error_naming_file(tmp_path):
         load_config(TrainConfig, bad)
     assert str(info.value).startswith(f"{bad}, line 2, column 1: ")
     assert Path(str(bad)).name in str(info.value)
+
+
+def test_saved_config_round_trips_strings_that_look_like_floats(tmp_path):
+    from dataclasses import replace
+
+    from samtune.configs import save_config
+
+    config = TrainConfig()
+    config = replace(config, data=replace(config.data, train="1e5"), optim=replace(config.optim, lr=3e-4))
+    save_config(config, tmp_path / "config.yaml")
+    assert "train: '1e5'" in (tmp_path / "config.yaml").read_text()
+    loaded = load_config(TrainConfig, tmp_path / "config.yaml")
+    assert loaded.data.train == "1e5" and loaded.optim.lr == 0.0003
