@@ -165,8 +165,21 @@ def test_bad_image_refused_by_segment(name, tmp_path, refused):
 @pytest.mark.parametrize("damage", sorted(BAD_DICOM))
 def test_damaged_dicom_series_refused(damage, tmp_path, refused):
     series = _dicom(tmp_path, damage)
-    message = refused(_segment(series, tmp_path), watch=[tmp_path], names=[BAD_DICOM[damage], "--skip-bad-dicom"])
-    assert "WARNING" not in message
+    refused(_segment(series, tmp_path), watch=[tmp_path], names=[BAD_DICOM[damage], "--skip-bad-dicom"])
+
+
+def test_skipped_dicom_member_warns_by_name_without_itk_warnings(tmp_path, capfd):
+    from samtune.data.formats_dicom import skip_bad_dicom
+
+    series = _dicom(tmp_path, "truncated")
+    capfd.readouterr()
+    with skip_bad_dicom():
+        assert read_image(series).array.shape == (4, 16, 16)
+    err = capfd.readouterr().err  # file-descriptor level: ITK writes its warnings there, not to sys.stderr
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 2 and all(line.startswith("samtune: warning: ") for line in lines), err
+    assert f"{series / 'slice_002.dcm'}: not a readable DICOM file" in lines[0]
+    assert "ImageSeriesReader" not in err and "Non uniform sampling" not in err
 
 
 @pytest.mark.parametrize("name", ["niigz_short_payload", "nii_cut", "mha_nan", "tiff_nan", "mhd_raw_cut"])
