@@ -404,3 +404,19 @@ def test_bad_file_refused_by_eval(name, side, tmp_path, refused):
         _write(other, bad.name, (VOLUME > 50).astype(np.uint8))
     refused(["eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--out", tmp_path / "out"],
             watch=[tmp_path], names=[bad.name, expected])
+
+
+@pytest.mark.parametrize("bad_in", ["train", "val"])
+def test_training_data_refuses_truncated_volume_before_any_dataset(bad_in, tmp_path):
+    from samtune.engine.config import DataConfig, TaskConfig
+    from samtune.engine.data import build_training_data
+
+    good = _case(tmp_path, VOLUME, SEG)  # list.csv: img.nii.gz,seg.nii.gz
+    bad = BAD_IMAGES["niigz_short_payload"][0](tmp_path)  # v.nii.gz, 3648 of 4800 bytes
+    _write(tmp_path, "v_seg.nii.gz", SEG)
+    (tmp_path / "bad.csv").write_text("v.nii.gz,v_seg.nii.gz\n")
+    lists = {"train": good, "val": good, bad_in: tmp_path / "bad.csv"}
+    data = DataConfig(train=str(lists["train"]), val=str(lists["val"]))
+    with pytest.raises(DataError) as info:
+        build_training_data(data, TaskConfig(), image_size=32, normalization="minmax", seed=0)
+    assert str(info.value).startswith(f"bad.csv row 1: {bad}: {TRUNCATED} the (decompressed) file holds 3648")
