@@ -290,10 +290,9 @@ async function runPrompt() {
     const mask = new Uint8Array(await r.arrayBuffer());
     S.lastLatency = (performance.now() - started) / 1000;
     const next = p.baseline.data.slice();
-    for (let i = 0; i < next.length; i++) {  // the prompt re-segments the chosen class on this slice
-      if (next[i] === S.cls) next[i] = 0;
-      if (mask[i]) next[i] = S.cls;
-    }
+    // The prompt's mask is added to the slice as it was before this prompt's first click: further
+    // clicks refine that mask; nothing outside it is removed (the eraser or "clear" do that).
+    for (let i = 0; i < next.length; i++) if (mask[i]) next[i] = S.cls;
     await storeWork(body.axis, body.index, { rows: p.baseline.rows, cols: p.baseline.cols, data: next });
     S.prompts += 1;
     if (S.overlay !== "work") { S.overlay = "work"; $("overlay").value = "work"; legend(); }
@@ -386,6 +385,14 @@ $("overlay").onchange = () => { S.overlay = $("overlay").value; legend(); draw()
 $("opacity").oninput = () => { S.opacity = +$("opacity").value; draw(); };
 $("class").onchange = () => { S.cls = +$("class").value; S.prompt = null; };
 $("undo").onclick = () => undo();
+$("clear").onclick = async () => {  // remove the chosen class from this slice (undoable)
+  if (!S.info) return;
+  await pushUndo();
+  const w = await workSlice(), data = w.data.slice();
+  for (let i = 0; i < data.length; i++) if (data[i] === S.cls) data[i] = 0;
+  await storeWork(S.axis, S.index, { rows: w.rows, cols: w.cols, data });
+  S.prompt = null; draw();
+};
 for (const b of document.querySelectorAll("[data-tool]")) b.onclick = () => selectTool(b.dataset.tool);
 for (const th of $("cases").tHead.rows[0].cells) {
   // a new column sorts worst first: lowest Dice / NSD / QC, largest HD95
