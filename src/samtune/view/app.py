@@ -120,6 +120,8 @@ def build_app(state: ViewState) -> AccessGuard:
     async def cases(request: Request):
         rows = [{"name": c.name, "metrics": c.metrics, "has_gt": c.gt is not None, "has_pred": c.pred is not None}
                 for c in state.catalog.cases.values()]
+        # worst first: lowest Dice, cases without a Dice last, then by name
+        rows.sort(key=lambda r: (r["metrics"].get("dice") is None, r["metrics"].get("dice") or 0.0, r["name"]))
         return JSONResponse({"cases": rows})
 
     async def info(request: Request):
