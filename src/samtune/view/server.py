@@ -60,4 +60,8 @@ def serve(app, sock: socket.socket, url: str, corrections: Path, open_browser: b
         except Exception as error:  # no browser on this machine: the URL is printed above
             print(f"samtune: warning: could not open a browser ({error}); open the URL above", file=sys.stderr)
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown: stopping is the normal end
+        pass
+    print("samtune view: stopped", flush=True)
