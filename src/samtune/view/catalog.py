@@ -27,9 +27,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samtune.data.readers import is_image_path
+from samtune.data.readers import extension_of, is_image_path
 from samtune.errors import UserError
-from samtune.evaluation.folders import case_name
 
 CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 METRIC_COLUMNS = ("dice", "hd95", "nsd")
@@ -64,6 +63,15 @@ class Catalog:
         if not CASE_NAME.match(name or "") or name not in self.cases:
             raise KeyError(name)
         return self.cases[name]
+
+
+def case_name(path: Path) -> str:
+    """File name without its image extension (as `samtune eval` names cases): case_01.nii.gz -> case_01.
+
+    Written here, not imported from samtune.evaluation, so that opening the page needs no torch.
+    """
+    name = Path(path).name
+    return name[: len(name) - len(extension_of(name))]
 
 
 def _number(text: str) -> float | None:

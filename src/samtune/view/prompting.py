@@ -14,21 +14,24 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from samtune.errors import UserError
-from samtune.inference.predictor import Predictor
-from samtune.inference.prompted import check_prompts
 from samtune.view.volumes import OpenCase
+
+if TYPE_CHECKING:  # torch is imported on the first prompt only: the page opens without it
+    from samtune.inference.predictor import Predictor
 
 EMBEDDINGS = 16
 
 
 def load_predictor(run: str | Path | None, model: str | None, checkpoint: str | Path | None = None,
-                   device: str = "cpu") -> Predictor:
+                   device: str = "cpu") -> "Predictor":
     """A prompted predictor from a run (refused if it segments automatically) or a registered model."""
+    from samtune.inference.predictor import Predictor
+
     if run is not None:
         predictor = Predictor.from_run(run, device=device)
         if predictor.mode != "prompted":
@@ -41,10 +44,10 @@ def load_predictor(run: str | Path | None, model: str | None, checkpoint: str | 
 class PromptEngine:
     """Masks for prompts on slices of open cases; the predictor is loaded on first use."""
 
-    def __init__(self, loader: Callable[[], Predictor] | None, description: str) -> None:
+    def __init__(self, loader: "Callable[[], Predictor] | None", description: str) -> None:
         self._loader = loader
         self.description = description  # e.g. "lite_medsam (zero-shot)" for the page header
-        self._predictor: Predictor | None = None
+        self._predictor: "Predictor | None" = None
         self._lock = threading.Lock()  # one model call at a time: torch already uses every core
         self._embeddings: OrderedDict[tuple, tuple] = OrderedDict()
         self._ranges: dict[str, tuple[float, float]] = {}
@@ -54,7 +57,7 @@ class PromptEngine:
     def available(self) -> bool:
         return self._loader is not None
 
-    def predictor(self) -> Predictor:
+    def predictor(self) -> "Predictor":
         if self._loader is None:
             raise UserError("no model to prompt: start samtune view with --run RUN or --model NAME")
         if self._predictor is None:
@@ -70,6 +73,8 @@ class PromptEngine:
     def mask(self, opened: OpenCase, axis: int, index: int, box: Sequence[float] | None = None,
              points: Sequence[Sequence[float]] | None = None, labels: Sequence[int] | None = None) -> np.ndarray:
         """0/1 mask [rows, cols] of the slice for a box and/or points (slice pixels, x = column)."""
+        from samtune.inference.prompted import check_prompts
+
         with self._lock:
             predictor = self.predictor()
             image = opened.prompt_image(axis, index)
