@@ -54,3 +54,17 @@ def test_predict_folder_with_inputs_and_single_files(view_data):
     assert single.kind == "file" and list(single.cases) == ["vol"] and single.cases["vol"].gt is not None
     with pytest.raises(UserError, match="not an image"):
         build_catalog(root / "eval" / "per_case.csv")
+
+
+def test_a_study_folder_needs_a_cell(run_with_eval, tmp_path):
+    study = tmp_path / "study"
+    (study / "runs").mkdir(parents=True)
+    shutil.move(str(run_with_eval), study / "runs" / "disc__tiny__decoder__full__seed0")
+    with pytest.raises(UserError, match="choose a cell with --cell ID .one of: disc__tiny__decoder__full__seed0"):
+        build_catalog(study)
+    with pytest.raises(UserError, match="--cell nope is not a scored cell"):
+        build_catalog(study, cell="nope")
+    catalog = build_catalog(study, cell="disc__tiny__decoder__full__seed0")
+    assert catalog.kind == "eval" and sorted(catalog.cases) == ["case00", "case01"]
+    with pytest.raises(UserError, match="--cell chooses a cell of a study folder"):
+        build_catalog(tmp_path / "study" / "runs" / "disc__tiny__decoder__full__seed0", cell="x")

@@ -1,6 +1,7 @@
 """`samtune view`: review predictions against ground truth, prompt a model, correct masks.
 
-    samtune view eval/                       # an eval folder (or a run / study cell holding eval/)
+    samtune view eval/                       # an eval folder (or a run holding eval/)
+    samtune view studies/p --cell CELL_ID    # one cell of a study
     samtune view preds/ --images scans/ --gt labels/
     samtune view brain.nii.gz --model lite_medsam
     samtune view eval/ --run runs/prostate --corrections fixes/
@@ -21,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "view",
         help="a local web page: review predictions, prompt a model, correct masks",
         description=(
-            "Open a local page on PATH: an eval folder (per_case.csv + summary.json, or a run/study cell "
-            "holding eval/), a predict output folder with --images, a folder of images, or one image or "
+            "Open a local page on PATH: an eval folder (per_case.csv + summary.json, or a run holding "
+            "eval/), a study folder with --cell, a predict output folder with --images, a folder of images, or one image or "
             "volume. Cases are listed worst Dice first; slices are shown axial/coronal/sagittal with "
             "ground truth, prediction and their difference. Click points or drag a box to prompt the "
             "model; brush, erase, undo; Accept writes the corrected mask (source geometry) into "
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("path", type=Path, metavar="PATH", help="eval folder, predict folder, image folder or file")
     parser.add_argument("--images", type=Path, metavar="DIR", help="the images a predict/eval folder was made from")
     parser.add_argument("--gt", type=Path, metavar="DIR|FILE", help="ground-truth labels (folder, or a file for one image)")
+    parser.add_argument("--cell", metavar="ID", help="for a study folder: the cell to review (its runs/ID/eval)")
     parser.add_argument("--run", type=Path, metavar="RUN_DIR", help="a prompted training run to prompt with")
     parser.add_argument("--model", metavar="NAME", help="a registered model to prompt with zero-shot (default lite_medsam)")
     parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="weights for --model")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     token = new_token(args.host)
     state = open_view(args.path, images=args.images, gt=args.gt, run=args.run, model=args.model,
                       checkpoint=args.checkpoint, corrections=args.corrections, token=token,
-                      device=args.device, prompt=not args.no_model)
+                      device=args.device, prompt=not args.no_model, cell=args.cell)
     sock = bind(args.host, args.port)
     serve(build_app(state), sock, page_url(sock, args.host, token), state.corrections,
           open_browser=not args.no_browser)

@@ -17,7 +17,7 @@ from pathlib import Path
 def open_view(path: str | Path, images: str | Path | None = None, gt: str | Path | None = None,
               run: str | Path | None = None, model: str | None = None, checkpoint: str | Path | None = None,
               corrections: str | Path = "corrections", token: str | None = None, device: str = "cpu",
-              prompt: bool = True):
+              prompt: bool = True, cell: str | None = None):
     """Everything the server needs, checked before anything is served or written.
 
     A run given with ``run`` must be a finished prompted run (loaded now, so a run that
@@ -34,7 +34,7 @@ def open_view(path: str | Path, images: str | Path | None = None, gt: str | Path
         from samtune.errors import UserError
 
         raise UserError("give --run RUN or --model NAME for prompting, not both")
-    catalog = build_catalog(path, images=images, gt=gt)
+    catalog = build_catalog(path, images=images, gt=gt, cell=cell)
     folder = check_corrections_folder(corrections, catalog)
     if not prompt:
         engine = PromptEngine(None, "")

@@ -8,6 +8,7 @@ PATH may be:
   ground truth's sibling ``imagesTr`` / ``images`` folder (nnU-Net ``CASE_0000`` names
   accepted). ``eval --run RUN --data SOURCE`` folders name the source, which gives image
   and ground truth per case, and the run (used for prompting when it is prompted).
+- a study folder (``samtune study`` output) with ``--cell ID``: that cell's ``eval/``;
 - a ``samtune predict`` output folder with ``--images DIR`` (its inputs), optionally
   ``--gt DIR``;
 - a folder of images (optionally ``--gt DIR``), or one image / volume file (optionally
@@ -176,11 +177,36 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
     return Catalog(cases, roots, "eval", run)
 
 
-def build_catalog(path: str | Path, images: str | Path | None = None, gt: str | Path | None = None) -> Catalog:
-    """The cases `samtune view PATH [--images DIR] [--gt DIR|FILE]` shows (see module docstring)."""
+def study_cells(folder: Path) -> list[str]:
+    """Cells of a `samtune study` folder that have been scored (runs/CELL/eval/per_case.csv)."""
+    runs = folder / "runs"
+    if not runs.is_dir():
+        return []
+    return sorted(d.name for d in runs.iterdir() if (d / "eval" / "per_case.csv").is_file())
+
+
+def _choose_cell(folder: Path, cell: str | None) -> Path:
+    cells = study_cells(folder)
+    if not cells:
+        raise UserError(f"{folder} is a study without a scored cell yet (no runs/*/eval/per_case.csv); "
+                        "run samtune study first")
+    if cell not in cells:
+        shown = ", ".join(cells[:10]) + (f" ... and {len(cells) - 10} more" if len(cells) > 10 else "")
+        what = f"--cell {cell} is not a scored cell of it" if cell else "choose a cell with --cell ID"
+        raise UserError(f"{folder} is a study: {what} (one of: {shown})")
+    return folder / "runs" / cell
+
+
+def build_catalog(path: str | Path, images: str | Path | None = None, gt: str | Path | None = None,
+                  cell: str | None = None) -> Catalog:
+    """The cases `samtune view PATH [--images DIR] [--gt DIR|FILE] [--cell ID]` shows (module docstring)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} does not exist; give an eval folder, a predict folder, an image folder or an image file")
+    if path.is_dir() and (path / "runs").is_dir() and not (path / "per_case.csv").is_file():
+        path = _choose_cell(path, cell)  # a study folder: one cell's run directory, which holds eval/
+    elif cell is not None:
+        raise UserError(f"--cell chooses a cell of a study folder; {path} is not one (it has no runs/ folder)")
     images_dir = _folder(images, "--images")
     if path.is_file():
         if not is_image_path(path):
