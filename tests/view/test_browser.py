@@ -176,6 +176,15 @@ def test_review_scroll_box_accept(browser, served, mni_case):
     cy, cx = pixels.shape[0] / 2, pixels.shape[1] / 2  # the drag went from centre-(50, 60) to centre+(50, 60)
     assert xs.min() >= cx - 53 and xs.max() <= cx + 53 and ys.min() >= cy - 63 and ys.max() <= cy + 63
 
+    # A brush stroke left of the box (size 3: a disc of radius 2 pixels per mouse position).
+    browser.find_element(By.CSS_SELECTOR, "[data-tool=brush]").click()
+    size = browser.find_element(By.ID, "brush-size")
+    size.clear()
+    size.send_keys("3")
+    ActionChains(browser).move_to_element_with_offset(canvas, -160, 0).click_and_hold() \
+        .move_by_offset(10, 0).move_by_offset(10, 0).move_by_offset(10, 0).release().perform()
+    wait_for(browser, "return window.samtune.undo.length === 3 && document.body.dataset.state === 'idle'")
+
     browser.find_element(By.ID, "accept").click()
     written = wait_for(browser, "return window.samtune.accepted")
     assert written["mask"] == str(corrections / "labels" / "mni.nii.gz")
@@ -190,4 +199,8 @@ def test_review_scroll_box_accept(browser, served, mni_case):
     assert cols.min() >= box[0] - 2 and cols.max() <= box[2] + 2 and rows.min() >= box[1] - 2 and rows.max() <= box[3] + 2
     expected = pred.copy()
     expected[index] = mask
+    stroke = (saved.array[index] > 0) & (mask == 0)
+    rows, cols = np.nonzero(stroke)
+    assert stroke.sum() > 20 and rows.max() - rows.min() <= 5 and cols.max() < box[0], (rows, cols)
+    expected[index][stroke] = 1
     np.testing.assert_array_equal(saved.array, expected)

@@ -124,6 +124,7 @@ async function draw() {
   const pred = S.info.has_pred ? await get("pred") : null;
   const work = await get("work");
   if (axis !== S.axis || index !== S.index) return;  // a newer slice was asked for meanwhile
+  S.current = { key: `${S.name}/${axis}/${index}`, work };
   const { rows, cols, data } = image;
   const off = new OffscreenCanvas(cols, rows), octx = off.getContext("2d");
   const pixels = octx.createImageData(cols, rows), px = pixels.data;
@@ -255,9 +256,9 @@ function setSlice(index) {
 function moveSlice(delta) { if (S.info) { setSlice(S.index + delta); draw(); } }
 
 // ------------------------------------------------------------------ editing
-async function workSlice() {
-  const w = await fetchSlice("work", S.axis, S.index);
-  return { rows: w.rows, cols: w.cols, data: w.data };
+function workSlice() {  // the working mask of the slice on screen (set by draw); null until it is drawn
+  const c = S.current;
+  return c && c.key === sliceKey() ? c.work : null;
 }
 
 function storeWork(axis, index, slice) {  // local copy first (drawn at once), then the server's
@@ -265,8 +266,8 @@ function storeWork(axis, index, slice) {  // local copy first (drawn at once), t
   return api(`api/cases/${encodeURIComponent(S.name)}/work/${axis}/${index}`, { method: "PUT", body: slice.data });
 }
 
-async function pushUndo() {
-  const w = await workSlice();
+function pushUndo() {
+  const w = workSlice();
   S.undo.push({ axis: S.axis, index: S.index, slice: { rows: w.rows, cols: w.cols, data: w.data.slice() } });
   if (S.undo.length > 50) S.undo.shift();
 }
@@ -302,10 +303,10 @@ async function runPrompt() {
   });
 }
 
-async function startPrompt() {
+function startPrompt() {
   if (!S.prompt || S.prompt.key !== sliceKey()) {
-    await pushUndo();
-    const w = await workSlice();
+    pushUndo();
+    const w = workSlice();
     S.prompt = { key: sliceKey(), box: null, points: [], labels: [], baseline: { rows: w.rows, cols: w.cols, data: w.data.slice() } };
   }
   return S.prompt;
@@ -321,17 +322,18 @@ function paint(slice, at, value) {
   }
 }
 
-canvas.addEventListener("mousedown", async (event) => {
-  if (!S.info || event.button !== 0) return;
+canvas.addEventListener("mousedown", (event) => {
+  // synchronous up to S.drag, so that a quick mouseup always finds the drag it ends
+  if (!S.info || event.button !== 0 || !workSlice()) return;
   const at = toSlice(event);
   if (S.tool === "box") S.drag = { start: at, box: null };
   else if (S.tool === "point") {
-    const p = await startPrompt();
+    const p = startPrompt();
     p.points.push([at.x, at.y]); p.labels.push(event.shiftKey ? 0 : 1);
-    await runPrompt();
+    runPrompt().catch(() => {});
   } else {
-    await pushUndo();
-    const w = await workSlice();
+    pushUndo();
+    const w = workSlice();
     S.drag = { paint: { rows: w.rows, cols: w.cols, data: w.data.slice() }, axis: S.axis, index: S.index };
     paint(S.drag.paint, at, S.tool === "brush" ? S.cls : 0);
     S.cache.set(`${S.name}/work/${S.axis}/${S.index}`, Promise.resolve(S.drag.paint)); draw();
@@ -355,7 +357,8 @@ window.addEventListener("mouseup", async () => {
   if (!d) return;
   if (d.paint) { await storeWork(d.axis, d.index, d.paint); S.prompt = null; return; }
   if (d.box && d.box[2] - d.box[0] >= 2 && d.box[3] - d.box[1] >= 2) {
-    const p = await startPrompt();
+    if (!workSlice()) return;
+    const p = startPrompt();
     p.box = d.box;
     await runPrompt();
   } else draw();
@@ -386,9 +389,9 @@ $("opacity").oninput = () => { S.opacity = +$("opacity").value; draw(); };
 $("class").onchange = () => { S.cls = +$("class").value; S.prompt = null; };
 $("undo").onclick = () => undo();
 $("clear").onclick = async () => {  // remove the chosen class from this slice (undoable)
-  if (!S.info) return;
-  await pushUndo();
-  const w = await workSlice(), data = w.data.slice();
+  if (!S.info || !workSlice()) return;
+  pushUndo();
+  const w = workSlice(), data = w.data.slice();
   for (let i = 0; i < data.length; i++) if (data[i] === S.cls) data[i] = 0;
   await storeWork(S.axis, S.index, { rows: w.rows, cols: w.cols, data });
   S.prompt = null; draw();
