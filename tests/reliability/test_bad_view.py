@@ -88,3 +88,8 @@ def test_a_bad_port_and_host(refused, photo_folder, tmp_path):
     refused(["view", photo_folder, "--port", "70000", "--no-browser"], watch=[tmp_path], names=["70000"])
     refused(["view", photo_folder, "--no-model", "--host", "no.such.host.invalid", "--no-browser",
              "--corrections", tmp_path / "c"], watch=[tmp_path], names=["no.such.host.invalid"])
+
+
+def test_an_unknown_model(refused, photo_folder, tmp_path):
+    refused(["view", photo_folder, "--model", "no_such_model", "--no-browser", "--corrections", tmp_path / "c"],
+            watch=[tmp_path], names=["no_such_model"])

@@ -20,9 +20,10 @@ def open_view(path: str | Path, images: str | Path | None = None, gt: str | Path
               prompt: bool = True, cell: str | None = None):
     """Everything the server needs, checked before anything is served or written.
 
-    A run given with ``run`` must be a finished prompted run (loaded now, so a run that
-    cannot prompt is refused at start); a model name (default ``lite_medsam``, or the run
-    an evaluation folder names when it is prompted) is loaded on the first prompt.
+    A run given with ``run`` must be a finished prompted run and a ``model`` must exist:
+    both are loaded now, so a run that cannot prompt or a wrong name is refused at start.
+    Without either, the run an evaluation folder names (when it is prompted), else
+    ``lite_medsam``, is loaded on the first prompt, so reviewing starts without torch.
     """
     from samtune.view.app import ViewState
     from samtune.view.catalog import build_catalog
@@ -43,9 +44,12 @@ def open_view(path: str | Path, images: str | Path | None = None, gt: str | Path
         engine = PromptEngine(lambda: predictor, f"run {Path(run).name}")
     elif model is None and catalog.run is not None and _prompted_run(catalog.run):
         engine = PromptEngine(lambda: load_predictor(catalog.run, None, device=device), f"run {catalog.run.name}")
+    elif model is not None:  # named by the user: loaded now, so a wrong name or checkpoint is refused at start
+        predictor = load_predictor(None, model, checkpoint, device=device)
+        engine = PromptEngine(lambda: predictor, f"{model} (zero-shot)")
     else:
-        name = model or "lite_medsam"
-        engine = PromptEngine(lambda: load_predictor(None, name, checkpoint, device=device), f"{name} (zero-shot)")
+        engine = PromptEngine(lambda: load_predictor(None, "lite_medsam", checkpoint, device=device),
+                              "lite_medsam (zero-shot)")
     return ViewState(catalog, CaseStore(catalog), engine, folder, token)
 
 

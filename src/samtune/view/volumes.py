@@ -118,19 +118,20 @@ def open_case(case: ViewCase) -> OpenCase:
         pixels = pixels.mean(axis=-1) if is_2d else pixels[..., 0]
     display = np.ascontiguousarray(_as_volume(pixels, is_2d))
     labels: dict[str, np.ndarray | None] = {"gt": None, "pred": None}
-    values: list[int] = []
-    for role in ("pred", "gt"):  # ground truth last: its stored values name the legend
+    found: dict[str, list[int]] = {"gt": [], "pred": []}
+    for role in ("pred", "gt"):
         path = getattr(case, role)
         if path is None:
             continue
         loaded = read_image(path, role="mask")
-        ranks, found = compact_labels(loaded.array, path)
+        ranks, found[role] = compact_labels(loaded.array, path)
         ranks = _as_volume(ranks, is_2d)
         if ranks.shape != display.shape:
             raise DataError(f"{path} has shape {list(ranks.shape)} but its image {case.image} has "
                             f"{list(display.shape)}; labels must lie on the image's grid")
         labels[role] = ranks
-        values = found if role == "gt" or not values else values
+    # The ground truth's stored values name the classes; a prediction with more classes adds its own.
+    values = found["gt"] + found["pred"][len(found["gt"]):]
     start = labels["pred"] if labels["pred"] is not None else labels["gt"]
     work = start.copy() if start is not None else np.zeros(display.shape, np.uint8)
     spacing = image.geometry.array_spacing
