@@ -146,6 +146,16 @@ def test_review_scroll_box_accept(browser, served, mni_case):
     index = START + 3
     assert np.abs(canvas_pixels(browser, "view_scrolled") - first).sum() > 1000  # another slice is drawn
 
+    # Window/level: the CT brain preset (80/40) saturates this T1's tissue (values up to ~230) to white.
+    Select(browser.find_element(By.ID, "overlay")).select_by_value("none")
+    auto = canvas_pixels(browser, "view_no_overlay")
+    Select(browser.find_element(By.ID, "preset")).select_by_value("ct-brain")
+    assert browser.find_element(By.ID, "ww").get_attribute("value") == "80"
+    time.sleep(0.3)
+    brain = canvas_pixels(browser, "view_ct_brain")
+    assert (brain[..., 0] == 255).sum() > 3 * max(1, (auto[..., 0] == 255).sum()) + 1000
+    Select(browser.find_element(By.ID, "preset")).select_by_value("auto")
+
     # Clear the slice (the correction starts as the prediction), undo, clear again: then only the
     # model's mask for the box can be drawn in the correction's colour.
     Select(browser.find_element(By.ID, "overlay")).select_by_value("work")

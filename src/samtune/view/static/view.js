@@ -364,6 +364,21 @@ window.addEventListener("mouseup", async () => {
   } else draw();
 });
 
+// Right-drag: window (horizontal) and level (vertical), scaled to the case's intensity range.
+canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+canvas.addEventListener("mousedown", (event) => {
+  if (event.button === 2 && S.info) S.wlDrag = { x: event.clientX, y: event.clientY, window: S.window.slice() };
+});
+window.addEventListener("mousemove", (event) => {
+  const d = S.wlDrag;
+  if (!d) return;
+  const span = (S.info.intensity.max - S.info.intensity.min || 1) / 400;
+  S.window = [Math.max(span, d.window[0] + (event.clientX - d.x) * span), d.window[1] - (event.clientY - d.y) * span];
+  $("ww").value = +S.window[0].toPrecision(5); $("wl").value = +S.window[1].toPrecision(5);
+  draw();
+});
+window.addEventListener("mouseup", () => { S.wlDrag = null; });
+
 canvas.addEventListener("wheel", (event) => { event.preventDefault(); moveSlice(event.deltaY > 0 ? 1 : -1); }, { passive: false });
 
 document.addEventListener("keydown", (event) => {
