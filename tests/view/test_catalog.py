@@ -68,3 +68,19 @@ def test_a_study_folder_needs_a_cell(run_with_eval, tmp_path):
     assert catalog.kind == "eval" and sorted(catalog.cases) == ["case00", "case01"]
     with pytest.raises(UserError, match="--cell chooses a cell of a study folder"):
         build_catalog(tmp_path / "study" / "runs" / "disc__tiny__decoder__full__seed0", cell="x")
+
+
+def test_nnunet_channel_names_and_unmatched_predictions(view_data, tmp_path):
+    root = view_data["root"]
+    images, preds = tmp_path / "imagesTs", tmp_path / "preds"
+    images.mkdir()
+    preds.mkdir()
+    shutil.copy(root / "images" / "photo.png", images / "photo_0000.png")   # nnU-Net first channel
+    shutil.copy(root / "images" / "photo.png", images / "patient_0001.png")  # a case name that only looks like one
+    shutil.copy(root / "preds" / "photo.png", preds / "photo.png")
+    shutil.copy(root / "preds" / "photo.png", preds / "ghost.png")            # no image for it
+    shutil.copy(root / "images" / "photo.png", preds / "photo_overlay.png")   # predict's own picture
+    catalog = build_catalog(preds, images=images)
+    assert list(catalog.cases) == ["photo"] and catalog.cases["photo"].image == images / "photo_0000.png"
+    assert catalog.unmatched == ["ghost"]
+    assert sorted(build_catalog(images).cases) == ["patient_0001", "photo_0000"]

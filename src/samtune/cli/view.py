@@ -12,6 +12,7 @@ Needs the view extra: pip install 'samtune[view]'. See `samtune.view`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from samtune.errors import UserError
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     state = open_view(args.path, images=args.images, gt=args.gt, run=args.run, model=args.model,
                       checkpoint=args.checkpoint, corrections=args.corrections, token=token,
                       device=args.device, prompt=not args.no_model, cell=args.cell)
+    unmatched = state.catalog.unmatched
+    if unmatched:
+        shown = ", ".join(unmatched[:10]) + (f" ... and {len(unmatched) - 10} more" if len(unmatched) > 10 else "")
+        print(f"samtune: warning: {len(unmatched)} case(s) without an image file, not shown: {shown}", file=sys.stderr)
     sock = bind(args.host, args.port)
     serve(build_app(state), sock, page_url(sock, args.host, token), state.corrections,
           open_browser=not args.no_browser)

@@ -58,6 +58,7 @@ class Catalog:
     roots: list[Path]
     kind: str  # "eval", "predict", "images", "file"
     run: Path | None = None  # the run an evaluation folder names (for prompting)
+    unmatched: list[str] = field(default_factory=list)  # predictions / scored cases without an image
 
     def case(self, name: str) -> ViewCase:
         """The case called `name`; KeyError for anything else (the server answers 404)."""
@@ -104,18 +105,18 @@ def read_per_case(path: Path) -> dict[str, tuple[dict[str, float | None], list[d
 
 
 def _index(folder: Path) -> dict[str, Path]:
-    """Image files of a folder by case name (nnU-Net channel suffix _0000 dropped)."""
+    """Image files of a folder by case name."""
     found: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or not (entry.is_file() and is_image_path(entry)):
             continue
-        name = case_name(entry)
-        if re.search(r"_\d{4}$", name):
-            if not name.endswith("_0000"):
-                continue  # other channels of a multi-channel case: the first one is shown
-            name = name[:-5]
-        found.setdefault(name, entry)
+        found.setdefault(case_name(entry), entry)
     return found
+
+
+def _image_for(images: dict[str, Path], name: str) -> Path | None:
+    """The image of case `name`: NAME.ext, or nnU-Net's first channel NAME_0000.ext."""
+    return images.get(name) or images.get(f"{name}_0000")
 
 
 def _folder(path: Path | None, flag: str) -> Path | None:
@@ -158,6 +159,7 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
         for c in source.cases:
             if c.case_id in metrics and c.images and c.images[0].is_file():
                 cases[c.case_id] = ViewCase(c.case_id, c.images[0].resolve(), c.mask.resolve() if c.mask else None)
+        missing = sorted(set(metrics) - set(cases))
     elif summary.get("pred_dir") and summary.get("gt_dir"):
         pred_dir, gt_dir = Path(summary["pred_dir"]).resolve(), Path(summary["gt_dir"]).resolve()
         images = images or _guess_images(gt_dir)
@@ -167,14 +169,15 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
         roots += [pred_dir, gt_dir, images]
         preds, gts, imgs = _index(pred_dir) if pred_dir.is_dir() else {}, _index(gt_dir) if gt_dir.is_dir() else {}, _index(images)
         for name in metrics:
-            if name in imgs:
-                cases[name] = ViewCase(name, imgs[name], gts.get(name), preds.get(name))
+            if _image_for(imgs, name) is not None:
+                cases[name] = ViewCase(name, _image_for(imgs, name), gts.get(name), preds.get(name))
+        missing = sorted(set(metrics) - set(cases))
     else:
         raise UserError(f"{summary_path} names neither pred_dir/gt_dir nor run/data; "
                         "open the folder written by samtune eval")
     for name, case in cases.items():
         case.metrics, case.per_class = metrics[name]
-    return Catalog(cases, roots, "eval", run)
+    return Catalog(cases, roots, "eval", run, unmatched=missing)
 
 
 def study_cells(folder: Path) -> list[str]:
@@ -227,14 +230,17 @@ def build_catalog(path: str | Path, images: str | Path | None = None, gt: str | 
         else:
             gt_dir = _folder(gt, "--gt")
             own = _index(folder)
-            if images_dir is not None:  # a predict folder and the images it was made from
-                imgs, preds, kind = _index(images_dir), own, "predict"
-            else:
-                imgs, preds, kind = own, {}, "images"
             gts = _index(gt_dir) if gt_dir else {}
-            cases = {n: ViewCase(n, p, gts.get(n), preds.get(n)) for n, p in imgs.items()}
+            if images_dir is not None:  # a predict folder and the images it was made from
+                imgs, kind = _index(images_dir), "predict"
+                names = sorted(n for n in own if _image_for(imgs, n) is not None)
+                cases = {n: ViewCase(n, _image_for(imgs, n), gts.get(n), own[n]) for n in names}
+                # predict's own overlay / montage PNGs are pictures of predictions, not predictions
+                unmatched = [n for n in own if n not in cases and not n.endswith(("_overlay", "_montage"))]
+            else:
+                cases, kind, unmatched = {n: ViewCase(n, p, gts.get(n)) for n, p in own.items()}, "images", []
             roots = [folder] + [d for d in (images_dir, gt_dir) if d is not None]
-            catalog = Catalog(cases, roots, kind)
+            catalog = Catalog(cases, roots, kind, unmatched=unmatched)
     catalog.cases = {n: c for n, c in catalog.cases.items() if CASE_NAME.match(n)}
     if not catalog.cases:
         raise UserError(f"nothing to view in {path}: no image with a readable case name was found "
