@@ -84,3 +84,17 @@ def test_nnunet_channel_names_and_unmatched_predictions(view_data, tmp_path):
     assert list(catalog.cases) == ["photo"] and catalog.cases["photo"].image == images / "photo_0000.png"
     assert catalog.unmatched == ["ghost"]
     assert sorted(build_catalog(images).cases) == ["patient_0001", "photo_0000"]
+
+
+def test_eval_folder_with_relative_paths_opens_from_anywhere(view_data, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    for name in ("images", "labels", "preds"):
+        shutil.copytree(view_data["root"] / name, project / name)
+    monkeypatch.chdir(project)
+    assert main(["eval", "--pred", "preds", "--gt", "labels", "--out", "eval", "--label-map", "binary",
+                 "--pred-label-map", "binary"]) == 0
+    monkeypatch.chdir(tmp_path)
+    catalog = build_catalog(project / "eval")
+    assert sorted(catalog.cases) == ["photo", "vol"]
+    assert catalog.cases["vol"].image == project / "images" / "vol.nii.gz"  # found beside labels/
+    assert catalog.cases["vol"].metrics["dice"] < catalog.cases["photo"].metrics["dice"] == 1.0

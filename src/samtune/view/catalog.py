@@ -128,6 +128,15 @@ def _folder(path: Path | None, flag: str) -> Path | None:
     return path.resolve()
 
 
+def _located(text: str, folder: Path) -> Path:
+    """A path an evaluation summary names: as written (absolute, or relative to where eval ran, if
+    that is here), else relative to the folder holding the eval folder."""
+    path = Path(text)
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (folder.parent / path).resolve()
+
+
 def _guess_images(gt_dir: Path) -> Path | None:
     for name in ("imagesTr", "images", "imagesTs"):
         candidate = gt_dir.parent / name
@@ -150,18 +159,18 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
         from samtune.data.sources import load_source
 
         # "data" is the description run_eval wrote: "PATH" or "PATH (the run's data.val)"
-        data_path = Path(str(summary["data"]).split(" (the run's")[0])
+        data_path = _located(str(summary["data"]).split(" (the run's")[0], folder)
         source = load_source(data_path)
         roots.append((data_path if data_path.is_dir() else data_path.parent).resolve())
         if source.root is not None:
             roots.append(Path(source.root).resolve())
-        run = Path(summary["run"]).resolve()
+        run = _located(summary["run"], folder)
         for c in source.cases:
             if c.case_id in metrics and c.images and c.images[0].is_file():
                 cases[c.case_id] = ViewCase(c.case_id, c.images[0].resolve(), c.mask.resolve() if c.mask else None)
         missing = sorted(set(metrics) - set(cases))
     elif summary.get("pred_dir") and summary.get("gt_dir"):
-        pred_dir, gt_dir = Path(summary["pred_dir"]).resolve(), Path(summary["gt_dir"]).resolve()
+        pred_dir, gt_dir = _located(summary["pred_dir"], folder), _located(summary["gt_dir"], folder)
         images = images or _guess_images(gt_dir)
         if images is None:
             raise UserError(f"{folder} scores {pred_dir} against {gt_dir} but no image folder was found beside "

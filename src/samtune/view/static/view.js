@@ -240,6 +240,8 @@ async function openCase(name) {
     applyPreset($("preset").value);
     setSlice(Math.floor(info.shape[S.axis] / 2));
     renderCases(); legend();
+    $("metrics").textContent = info.per_class.map((c) =>
+      `class ${c.class}${c.name ? " " + c.name : ""}: Dice ${fmt(c.dice, 3)} · HD95 ${fmt(c.hd95, 1)} · NSD ${fmt(c.nsd, 3)}`).join("   |   ");
     await draw();
     setStatus(`${name}: ${info.shape.join(" × ")} voxels, spacing ${info.spacing.map((s) => +s.toFixed(3)).join(" × ")} mm`);
   });
