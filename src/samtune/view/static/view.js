@@ -437,13 +437,12 @@ $("accept").onclick = () => busy("writing the correction", async () => {
   setStatus(`wrote ${result.mask} (listed in ${result.list})`);
 });
 
-function fitCanvas() {
+function sizeCanvas() {  // fill the viewer, leaving room for the legend and metrics lines below
   const box = $("viewer").getBoundingClientRect();
   canvas.width = Math.max(200, Math.floor(box.width - 20));
-  canvas.height = Math.max(200, Math.floor(window.innerHeight - canvas.getBoundingClientRect().top - 40));
-  draw();
+  canvas.height = Math.max(200, Math.floor(window.innerHeight - canvas.getBoundingClientRect().top - 70));
 }
-window.addEventListener("resize", fitCanvas);
+window.addEventListener("resize", () => { sizeCanvas(); draw(); });
 
 (async function start() {
   try {
@@ -451,9 +450,7 @@ window.addEventListener("resize", fitCanvas);
     $("session").textContent = `${session.cases} case(s) · model: ${session.model || "none (review only)"} · corrections: ${session.corrections}`;
     S.cases = (await (await api("api/cases")).json()).cases;
     renderCases(); selectTool("box");
-    const box = $("viewer").getBoundingClientRect();
-    canvas.width = Math.max(200, Math.floor(box.width - 20));
-    canvas.height = Math.max(200, Math.floor(window.innerHeight - canvas.getBoundingClientRect().top - 40));
+    sizeCanvas();
     const first = $("cases").tBodies[0].rows[0];
     if (first) await openCase(first.dataset.name);
     document.body.dataset.state = "idle";
