@@ -140,7 +140,7 @@ def test_put_work_then_accept_writes_the_source_geometry(make_client, view_data,
     assert saved.geometry.close_to(view_data["geometry"], atol=1e-5)
     photo = client.post("/api/cases/photo/accept").json()
     assert photo["mask"].endswith("photo.png")
-    np.testing.assert_array_equal(read_image(photo["mask"], role="mask").array, view_data["disc"])
+    np.testing.assert_array_equal(read_image(photo["mask"], role="mask").array, view_data["disc"] * 255)  # stored value
     rows = list(csv.DictReader(open(written["list"], newline="")))
     assert rows == [{"image": str(view_data["root"] / "images" / "vol.nii.gz"), "mask": "labels/vol.nii.gz"},
                     {"image": str(view_data["root"] / "images" / "photo.png"), "mask": "labels/photo.png"}]

@@ -28,7 +28,8 @@ def test_correct_train_predict(make_client, tmp_path):
     assert [c.case_id for c in source.cases] == ["case00", "case01", "case02"]
     for case in source.cases:
         assert case.images[0] == data / "images" / f"{case.case_id}.png"
-        np.testing.assert_array_equal(read_image(case.mask, role="mask").array, corrected[case.case_id])
+        # written with the ground truth's stored value (255), as the original masks are
+        np.testing.assert_array_equal(read_image(case.mask, role="mask").array, corrected[case.case_id] * 255)
     assert read_image(data / "masks" / "case00.png", role="mask").array[:, :4].min() == 0  # originals untouched
 
     run = tmp_path / "run"

@@ -39,3 +39,26 @@ def test_open_case_classes_and_grid(tmp_path):
     write_image(tmp_path / "small.nii.gz", gt[:3], geometry)
     with pytest.raises(DataError, match=r"small.nii.gz has shape \[3, 5, 6\] but its image"):
         open_case(ViewCase("c", tmp_path / "img.nii.gz", tmp_path / "small.nii.gz"))
+
+
+def test_accept_writes_the_stored_label_values(tmp_path):
+    from samtune.data.readers import read_image
+    from samtune.view.catalog import build_catalog
+    from samtune.view.corrections import save_correction
+
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir()
+    geometry = Geometry((0.5, 0.5, 2.0), (1.0, 2.0, 3.0), tuple(np.eye(3).ravel()))
+    gt = np.zeros((3, 4, 5), np.uint8)
+    gt[0, 0, 0], gt[1, 1, 1] = 254, 255  # prostate zones as the study's files store them
+    write_image(tmp_path / "images" / "p.nii.gz", np.ones((3, 4, 5), np.int16), geometry)
+    write_image(tmp_path / "labels" / "p.nii.gz", gt, geometry)
+    catalog = build_catalog(tmp_path / "images", gt=tmp_path / "labels")
+    opened = open_case(catalog.cases["p"])
+    opened.set_work_slice(0, 2, np.full((4, 5), 2, np.uint8))  # class 2 painted over slice 2
+    mask, _ = save_correction(tmp_path / "fixes", opened, catalog)
+    expected = gt.copy()
+    expected[2] = 255
+    saved = read_image(mask)
+    np.testing.assert_array_equal(saved.array, expected)
+    assert saved.geometry.close_to(geometry) and not opened.dirty

@@ -6,8 +6,9 @@ Layout of the corrections folder (``--corrections``, default ``./corrections``):
     corrections/corrections.csv      header ``image,mask``; one row per accepted case
 
 The mask has the image's grid and geometry (spacing, origin, direction; a 2D photo format
-has none) and holds classes 1..K (the page's ranks: the stored label values in sorted
-order, see `samtune.view.volumes`). Files are written atomically; accepting a case again
+has none) and holds the label values the case's files use (ground truth's, else the
+prediction's: a 0/255 mask is written 0/255, prostate zones 254/255 stay 254/255), so the
+label spec a recipe uses for the original data reads the corrections as well. Files are written atomically; accepting a case again
 replaces its file and its row. Original images and labels are never written: a target that
 resolves onto any file the page was opened on is refused. ``corrections.csv`` is a
 samtune list file, so ``samtune train --set data.train=corrections/corrections.csv``
@@ -19,6 +20,8 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+
+import numpy as np
 
 from samtune.atomic import atomic_path
 from samtune.data.readers import format_for, write_image
@@ -63,7 +66,9 @@ def save_correction(folder: Path, opened: OpenCase, catalog: Catalog) -> tuple[P
         raise UserError(f"{target} is an original file of this session; choose another --corrections folder")
     with opened.lock:
         work = opened.work.copy()
-    array = work[0] if opened.is_2d else work
+    # ranks back to the stored label values, so the source's own label spec reads the corrections too
+    lookup = np.array([0, *opened.values], dtype=np.uint8 if max(opened.values) <= 255 else np.uint16)
+    array = lookup[work[0] if opened.is_2d else work]
     write_image(target, array, opened.image.geometry)
     list_path = folder / LIST_FILE
     mask_text = target.relative_to(folder).as_posix()
