@@ -176,7 +176,9 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
             raise UserError(f"{folder} scores {pred_dir} against {gt_dir} but no image folder was found beside "
                             f"{gt_dir}; pass --images DIR (the images the predictions were made from)")
         roots += [pred_dir, gt_dir, images]
-        preds, gts, imgs = _index(pred_dir) if pred_dir.is_dir() else {}, _index(gt_dir) if gt_dir.is_dir() else {}, _index(images)
+        preds = _index(pred_dir) if pred_dir.is_dir() else {}
+        gts = _index(gt_dir) if gt_dir.is_dir() else {}
+        imgs = _index(images)
         for name in metrics:
             if _image_for(imgs, name) is not None:
                 cases[name] = ViewCase(name, _image_for(imgs, name), gts.get(name), preds.get(name))

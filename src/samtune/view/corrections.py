@@ -8,8 +8,8 @@ Layout of the corrections folder (``--corrections``, default ``./corrections``):
 The mask has the image's grid and geometry (spacing, origin, direction; a 2D photo format
 has none) and holds the label values the case's files use (ground truth's, else the
 prediction's: a 0/255 mask is written 0/255, prostate zones 254/255 stay 254/255), so the
-label spec a recipe uses for the original data reads the corrections as well. Files are written atomically; accepting a case again
-replaces its file and its row. Original images and labels are never written: a target that
+label spec a recipe uses for the original data reads the corrections as well. Files are
+written atomically; accepting a case again replaces its file and its row. Original images and labels are never written: a target that
 resolves onto any file the page was opened on is refused. ``corrections.csv`` is a
 samtune list file, so ``samtune train --set data.train=corrections/corrections.csv``
 trains on the corrections (image paths are absolute, mask paths relative to the list).
