@@ -1,7 +1,7 @@
 """The page in Debian's headless Chromium (Selenium) on the MNI template: pixels drawn, scroll,
 box -> LiteMedSAM mask, accept -> the written file's geometry and content.
 
-Set SAMTUNE_VIEW_SHOTS=DIR to keep the screenshots (docs/view.png is one of them).
+Set SAMTUNE_VIEW_SHOTS=DIR to keep the screenshots it checks.
 """
 
 from __future__ import annotations
