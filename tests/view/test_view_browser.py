@@ -214,3 +214,33 @@ def test_review_scroll_box_accept(browser, served, mni_case):
     assert stroke.sum() > 20 and rows.max() - rows.min() <= 5 and cols.max() < box[0], (rows, cols)
     expected[index][stroke] = 1
     np.testing.assert_array_equal(saved.array, expected)
+
+
+def test_the_page_works_with_a_token(browser, view_data, tmp_path):
+    """A token server (as for a non-loopback --host): the page opened with the printed URL loads its
+    script through the cookie and its data through the header; without the token nothing is served."""
+    import uvicorn
+
+    from samtune.view import build_app, open_view
+    from samtune.view.server import bind, page_url
+
+    state = open_view(view_data["root"] / "eval", token="t0ken-for-the-test", corrections=tmp_path / "fixes",
+                      prompt=False)
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(build_app(state), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        url = page_url(sock, "127.0.0.1", "t0ken-for-the-test")
+        browser.delete_all_cookies()
+        browser.get(url.split("?")[0])
+        assert "token missing or wrong" in browser.page_source
+        browser.get(url)
+        wait_for(browser, "return document.body.dataset.drawn === 'vol/0/5'")  # worst case first, middle slice
+        counts = colour_counts(canvas_pixels(browser, "view_token"))
+        assert counts["fp"] > 100 and counts["fn"] > 100, counts
+    finally:
+        server.should_exit = True
+        thread.join(10)
