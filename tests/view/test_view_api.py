@@ -129,8 +129,12 @@ def test_put_work_then_accept_writes_the_source_geometry(make_client, view_data,
     coronal = np.take(state.store.get("vol").work, 7, 1).copy()
     coronal[:, 25:] = 1
     assert client.put("/api/cases/vol/work/1/7", content=coronal.tobytes()).status_code == 200
+    accepted = {c["name"]: c["accepted"] for c in client.get("/api/cases").json()["cases"]}
+    assert accepted == {"vol": False, "photo": False}
     for _ in range(2):  # accepting again replaces the file and its row
         written = client.post("/api/cases/vol/accept").json()
+    accepted = {c["name"]: c["accepted"] for c in client.get("/api/cases").json()["cases"]}
+    assert accepted == {"vol": True, "photo": False}
     expected = view_data["pred"].copy()
     expected[5] = edited
     expected[:, 7, :] = coronal

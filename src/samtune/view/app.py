@@ -7,7 +7,7 @@ Endpoints (``NAME`` is a case name of the catalog, never a path; ``AXIS`` 0 axia
     GET  /                                    the page
     GET  /static/...                          its script and style (package data)
     GET  /api/session                         what was opened, the model, the corrections folder
-    GET  /api/cases                           cases with their metrics
+    GET  /api/cases                           cases, worst Dice first: metrics, accepted or not
     GET  /api/cases/NAME                      shape, spacing, intensity range, label values
     GET  /api/cases/NAME/slice/LAYER/AXIS/K   image (float32) or gt / pred / work (uint8 ranks)
     PUT  /api/cases/NAME/work/AXIS/K          replace a slice of the working mask (uint8 body)
@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from samtune.errors import UserError
 from samtune.view.catalog import Catalog
-from samtune.view.corrections import save_correction
+from samtune.view.corrections import correction_path, save_correction
 from samtune.view.prompting import PromptEngine
 from samtune.view.security import TOKEN_COOKIE, AccessGuard, request_token
 from samtune.view.volumes import LAYERS, CaseStore
@@ -118,7 +118,8 @@ def build_app(state: ViewState) -> AccessGuard:
         })
 
     async def cases(request: Request):
-        rows = [{"name": c.name, "metrics": c.metrics, "has_gt": c.gt is not None, "has_pred": c.pred is not None}
+        rows = [{"name": c.name, "metrics": c.metrics, "has_gt": c.gt is not None, "has_pred": c.pred is not None,
+                 "accepted": correction_path(state.corrections, c).is_file()}
                 for c in state.catalog.cases.values()]
         # worst first: lowest Dice, cases without a Dice last, then by name
         rows.sort(key=lambda r: (r["metrics"].get("dice") is None, r["metrics"].get("dice") or 0.0, r["name"]))

@@ -27,7 +27,7 @@ from samtune.atomic import atomic_path
 from samtune.data.readers import format_for, write_image
 from samtune.errors import UserError
 from samtune.outputs import check_output_folder
-from samtune.view.catalog import Catalog
+from samtune.view.catalog import Catalog, ViewCase
 from samtune.view.volumes import OpenCase
 
 LIST_FILE = "corrections.csv"
@@ -45,10 +45,10 @@ def check_corrections_folder(folder: str | Path, catalog: Catalog) -> Path:
     return folder
 
 
-def correction_path(folder: Path, opened: OpenCase) -> Path:
+def correction_path(folder: Path, case: ViewCase) -> Path:
     """corrections/labels/CASE.nii.gz, or CASE.png when the image is a photo format."""
-    keeps_geometry = format_for(opened.case.image).keeps_geometry
-    return folder / LABELS_DIR / f"{opened.case.name}{'.nii.gz' if keeps_geometry else '.png'}"
+    keeps_geometry = format_for(case.image).keeps_geometry
+    return folder / LABELS_DIR / f"{case.name}{'.nii.gz' if keeps_geometry else '.png'}"
 
 
 def _read_list(path: Path) -> list[dict[str, str]]:
@@ -60,7 +60,7 @@ def _read_list(path: Path) -> list[dict[str, str]]:
 
 def save_correction(folder: Path, opened: OpenCase, catalog: Catalog) -> tuple[Path, Path]:
     """Write the case's working mask and list it; returns (mask file, list file)."""
-    target = correction_path(folder, opened)
+    target = correction_path(folder, opened.case)
     protected = {p.resolve() for c in catalog.cases.values() for p in c.files()}
     if target.resolve() in protected:
         raise UserError(f"{target} is an original file of this session; choose another --corrections folder")

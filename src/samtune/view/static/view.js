@@ -8,11 +8,12 @@ const PALETTE = [[255, 200, 0], [0, 200, 255], [255, 120, 40], [150, 255, 80], [
 const FP = [255, 40, 40], FN = [40, 110, 255], TP = [60, 220, 90];
 const PRESETS = { "ct-soft": [400, 40], "ct-lung": [1500, -600], "ct-bone": [1800, 400], "ct-brain": [80, 40] };
 const PREFETCH = 3;
+const CACHE_SLICES = 1500;  // slices kept by the page: about 100-250 MB for 256-512 px slices
 
 const S = {  // the page's state; window.samtune exposes it to tests
   cases: [], sort: { key: "dice", asc: true }, name: null, info: null, axis: 0, index: 0,
   cache: new Map(), window: [1, 0], overlay: "diff", opacity: 0.5, tool: "box", cls: 1,
-  prompt: null, drag: null, undo: [], busy: 0, prompts: 0, lastLatency: null, accepted: null,
+  prompt: null, drag: null, undo: [], busy: 0, prompts: 0, lastLatency: null, accepted: null, dirty: false,
 };
 window.samtune = S;
 const $ = (id) => document.getElementById(id);
@@ -58,6 +59,12 @@ async function fetchSlice(layer, axis, index) {
     });
     S.cache.set(key, promise);
     promise.catch(() => S.cache.delete(key));
+    if (S.cache.size > CACHE_SLICES) {  // forget the oldest slices (Map keeps insertion order)
+      for (const old of S.cache.keys()) {
+        if (S.cache.size <= CACHE_SLICES * 0.8) break;
+        if (!old.includes("/work/")) S.cache.delete(old);  // the working mask stays: edits live there
+      }
+    }
   }
   return S.cache.get(key);
 }
@@ -206,7 +213,7 @@ function renderCases() {
     const tr = body.insertRow(); tr.dataset.name = c.name;
     if (c.name === S.name) tr.className = "selected";
     const qcKey = Object.keys(c.metrics).find((k) => k.toLowerCase().startsWith("qc"));
-    [c.name, fmt(c.metrics.dice, 3), fmt(c.metrics.hd95, 1), fmt(c.metrics.nsd, 3), fmt(qcKey ? c.metrics[qcKey] : null, 3)]
+    [(c.accepted ? "✓ " : "") + c.name, fmt(c.metrics.dice, 3), fmt(c.metrics.hd95, 1), fmt(c.metrics.nsd, 3), fmt(qcKey ? c.metrics[qcKey] : null, 3)]
       .forEach((text) => { tr.insertCell().textContent = text; });
     tr.onclick = () => openCase(c.name);
   }
@@ -264,6 +271,7 @@ function workSlice() {  // the working mask of the slice on screen (set by draw)
 }
 
 function storeWork(axis, index, slice) {  // local copy first (drawn at once), then the server's
+  S.dirty = true;
   S.cache.set(`${S.name}/work/${axis}/${index}`, Promise.resolve(slice));
   return api(`api/cases/${encodeURIComponent(S.name)}/work/${axis}/${index}`, { method: "PUT", body: slice.data });
 }
@@ -426,14 +434,16 @@ $("propagate").onclick = () => {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ axis: S.axis, index: S.index, box: p.box, points: p.points, labels: p.labels, class: S.cls }) });
     const result = await r.json();
-    dropWorkCache(); S.undo = [];  // the volume changed beyond this slice: slice undo no longer applies
+    dropWorkCache(); S.undo = []; S.dirty = true;  // the volume changed beyond this slice: slice undo no longer applies
     await draw();
     setStatus(`propagated over slices ${result.first}–${result.last} (${result.voxels} voxels)`);
   });
 };
 $("accept").onclick = () => busy("writing the correction", async () => {
   const result = await (await api(`api/cases/${encodeURIComponent(S.name)}/accept`, { method: "POST" })).json();
-  S.accepted = result;
+  S.accepted = result; S.dirty = false;
+  const listed = S.cases.find((c) => c.name === S.name);
+  if (listed) { listed.accepted = true; renderCases(); }
   setStatus(`wrote ${result.mask} (listed in ${result.list})`);
 });
 
@@ -443,6 +453,9 @@ function sizeCanvas() {  // fill the viewer, leaving room for the legend and met
   canvas.height = Math.max(200, Math.floor(window.innerHeight - canvas.getBoundingClientRect().top - 70));
 }
 window.addEventListener("resize", () => { sizeCanvas(); draw(); });
+window.addEventListener("beforeunload", (event) => {  // unsaved edits stay on the server, but say so
+  if (S.dirty) { event.preventDefault(); event.returnValue = ""; }
+});
 
 (async function start() {
   try {
