@@ -167,3 +167,4 @@ def test_page_and_static_files_are_served(make_client):
     script = client.get("/static/view.js")
     assert script.status_code == 200 and "api/cases" in script.text
     assert client.get("/static/view.css").status_code == 200
+    assert "static/edit.js" in page.text and "/prompt" in client.get("/static/edit.js").text

@@ -6,7 +6,8 @@
 Modules: `catalog` (what PATH holds), `volumes` (cases in memory, slices), `prompting`
 (model masks with cached slice embeddings, propagation), `corrections` (Accept), `security`
 (token / Host checks), `app` (routes), `server` (uvicorn). The page itself is plain HTML,
-CSS and JavaScript in ``static/``: no build step, nothing fetched from the network.
+CSS and JavaScript in ``static/`` (view.js: viewing; edit.js: editing and controls): no build
+step, nothing fetched from the network.
 """
 
 from __future__ import annotations
