@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = [
     "samtune.cli.strategies",
     "samtune.cli.export",
     "samtune.cli.data",
+    "samtune.cli.view",
 ]
 
 
