@@ -27,6 +27,9 @@ from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 
 # Scoring every label found is refused above this many distinct values per file.
 MAX_AUTO_CLASSES = 100
+# `samtune predict --overlay` puts its pictures in this subfolder of the output folder,
+# where they are neither label files nor "skipped entries" worth a warning.
+PICTURES_FOLDER = "overlays"
 
 
 def case_name(path: Path) -> str:
@@ -59,7 +62,7 @@ def _index_folder(folder: Path, role: str, skipped: list[str]) -> dict[str, Path
         raise UserError(f"{role} folder not found: {folder}")
     index: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or (entry.name == PICTURES_FOLDER and entry.is_dir()):
             continue
         if entry.is_dir() or not is_image_path(entry):
             skipped.append(str(entry))

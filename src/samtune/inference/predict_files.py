@@ -9,8 +9,9 @@ name), in the output folder:
   look almost black in a viewer: use ``--overlay`` to look at them;
 - ``NAME.nii.gz`` for volumes and 2D files that carry geometry (NIfTI, NRRD, MHA, DICOM):
   uint8 labels with the source's spacing, origin and direction;
-- with ``overlay``: ``NAME_overlay.png`` (2D) or ``NAME_montage.png`` (volumes: a grid of
-  overlaid slices).
+- with ``overlay``: ``overlays/NAME_overlay.png`` (2D) or ``overlays/NAME_montage.png``
+  (volumes: a grid of overlaid slices), in a subfolder so that `samtune eval --pred` on
+  the output folder finds label files only.
 
 Every file is written atomically; existing outputs are refused, before anything is
 predicted, unless ``overwrite``. Automatic runs take no prompt; prompted models need one
@@ -28,6 +29,7 @@ import numpy as np
 from samtune.data.geometry import LoadedImage
 from samtune.data.readers import extension_of, format_for, read_image, write_image
 from samtune.errors import DataError, UserError
+from samtune.evaluation.folders import PICTURES_FOLDER
 from samtune.inference.montage import montage
 from samtune.inference.overlay import overlay, save_png
 from samtune.inference.predictor import Predictor
@@ -101,7 +103,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
             raise UserError(f"inputs {seen[name]} and {path} would both write '{name}'; rename one or predict them separately")
         seen[name] = path
         labels = options.out_dir / (name + (".nii.gz" if keeps else ".png"))
-        picture = options.out_dir / f"{name}_{'montage' if keeps else 'overlay'}.png" if options.overlay else None
+        picture = (options.out_dir / PICTURES_FOLDER / f"{name}_{'montage' if keeps else 'overlay'}.png"
+                   if options.overlay else None)
         plans.append(PlannedOutput(path, name, labels, picture, keeps))
     if not options.overwrite:
         for plan in plans:
