@@ -26,6 +26,11 @@ def _labels(args: argparse.Namespace, source):
         if labels is None:
             raise_user("--subset needs declared labels: give --labels NAME=VALUE,... or use a dataset.json")
         labels = labels.subset([name.strip() for name in args.subset.split(",")])
+    if getattr(args, "other_labels", "error") != "error":
+        if labels is None or labels.is_binary:
+            raise_user("--other-labels background needs named classes: give --labels NAME=VALUE,... "
+                       "(a binary map already takes every non-zero value)")
+        labels = labels.with_others(args.other_labels)
     return labels
 
 
@@ -81,6 +86,9 @@ def add_parser(subparsers) -> None:
     check.add_argument("--labels", help="'binary', 'binary>=128' or NAME=VALUE[+VALUE],... (default: "
                        "dataset.json labels, else binary)")
     check.add_argument("--subset", help="comma-separated class names to keep")
+    check.add_argument("--other-labels", choices=["error", "background"], default="error",
+                       help="values --labels does not name: report them as errors (default), or send them to "
+                       "background, as data.other_labels: background does in training")
     check.add_argument("--axis", type=int, default=0, help="slicing axis for volumes: 0 (z), 1 (y), 2 (x)")
     check.add_argument("--channels", help="image channels to use, e.g. 0 or 0,1,2")
     check.set_defaults(func=run_check)
