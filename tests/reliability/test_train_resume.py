@@ -29,3 +29,13 @@ def test_finished_run_says_so_and_continues_with_more_steps(automatic_run, tmp_p
     assert "trained 5 steps" in capsys.readouterr().out
     assert _steps(run) == [1, 2, 3, 4, 5]
     assert json.loads((run / "summary.json").read_text())["steps"] == 5
+
+
+def test_near_zero_dice_gets_a_hint(automatic_run):
+    from samtune.cli.train import low_dice_hint
+
+    hint = low_dice_hint(0.0123, str(automatic_run))
+    assert hint.startswith("validation Dice stayed near zero (best 0.0123)")
+    assert "optim.steps is 3" in hint and f"--resume {automatic_run} --set optim.steps=6" in hint
+    assert "optim.lr is 0.003" in hint
+    assert low_dice_hint(0.2, str(automatic_run)) is None and low_dice_hint(None, str(automatic_run)) is None

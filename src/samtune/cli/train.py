@@ -47,7 +47,31 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, args.out, overwrite=args.overwrite, device=args.device)
     best = f", best validation Dice {result.best_dice:.4f} at step {result.best_step}" if result.best_dice is not None else ""
     print(f"trained {result.steps} steps in {result.wall_seconds:.0f}s{best}")
+    run_dir = args.resume or args.out
+    hint = low_dice_hint(result.best_dice, run_dir)
+    if hint:
+        print(f"samtune: note: {hint}")
     return 0
+
+
+# Below this best validation Dice a run has most likely not learned the task yet.
+LOW_DICE = 0.05
+
+
+def low_dice_hint(best_dice: float | None, run_dir: str) -> str | None:
+    """What to try when validation Dice stayed near zero (too few steps, too low a rate)."""
+    from pathlib import Path
+
+    from samtune.configs import load_yaml
+
+    if best_dice is None or best_dice >= LOW_DICE:
+        return None
+    optim = (load_yaml(Path(run_dir) / "config.yaml") or {}).get("optim", {})
+    steps, lr = optim.get("steps"), optim.get("lr")
+    return (f"validation Dice stayed near zero (best {best_dice:.4f}): predictions are likely empty. The run "
+            f"probably needs more steps (optim.steps is {steps}; continue it with: samtune train --resume "
+            f"{run_dir} --set optim.steps={2 * steps if isinstance(steps, int) else 'N'}) or a higher learning "
+            f"rate (optim.lr is {lr})")
 
 
 def continue_finished_run(run_dir: str, overrides: list[str] | None) -> bool:
