@@ -187,7 +187,8 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: P
         write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
         if plan.picture is not None:
             picture = (overlay(image.array, labels.array) if image.spatial_ndim == 2
-                       else montage(image.array, labels.array, axis=axis))
+                       else montage(image.array, labels.array, axis=axis, geometry=image.geometry,
+                                    mark=prompt.slice if prompt is not None else None))
             save_png(picture, plan.picture)
         counts = np.bincount(labels.array.ravel(), minlength=len(predictor.class_names) + 1)[1:]
         found = ", ".join(f"{name} {int(n)}" for name, n in zip(predictor.class_names, counts))
