@@ -49,3 +49,19 @@ def test_plots_mark_missing_cells_and_drop_the_backbone_prefix(tmp_path, monkeyp
     if os.environ.get("SAMTUNE_KEEP_PICTURES"):
         for path in written:
             os.replace(path, os.path.join(os.environ["SAMTUNE_KEEP_PICTURES"], path.name))
+
+
+def test_two_directions_get_a_mean_with_its_range():
+    """The issue's figures for two strategies, trained one way and the other (one seed each)."""
+    from samtune.study.table import format_table
+
+    figures = {"decoder/lora": (0.739, 0.687), "encoder+decoder/lora": (0.788, 0.398)}
+    aggregates = [
+        Aggregate(f"lite_medsam/{name}", "lite_medsam", name.split("/")[0], "lora", dataset, None, dice, 0.1,
+                  "cases", 1, 0, 1, 600_000)
+        for name, pair in figures.items() for dataset, dice in zip(("prostate", "prostate_swapped"), pair)
+    ]
+    lines = format_table(aggregates, None).splitlines()
+    assert lines[0] == "| strategy | trainable | prostate | prostate_swapped | mean (range) | mean rank |"
+    assert "| 0.713 (0.687–0.739) | 1.5 |" in lines[2]  # (0.739 + 0.687) / 2; ranks 2 and 1
+    assert "| 0.593 (0.398–0.788) | 1.5 |" in lines[3]
