@@ -53,6 +53,15 @@ def _pictures(path: Path) -> None:
     save_png(overlay(image, image), path / "overlay.png")
 
 
+def _comparison_and_card(path: Path) -> None:
+    from samtune.engine.export_card import write_export_card
+    from samtune.inference.comparison import Panel, comparison_figure
+
+    image = np.zeros((8, 8), np.uint8)
+    comparison_figure(image, [Panel("truth", image), Panel("zero-shot", image, 1.0)], path / "cmp.png", box=(1, 1, 5, 5))
+    write_export_card({"num_multimask_outputs": 3}, path / "model.json")
+
+
 def _labels(path: Path) -> None:
     from samtune.data.readers import write_image
 
@@ -84,7 +93,7 @@ def _study_tables(path: Path) -> None:
     write_results_md("| a |\n", path / "results.md")
 
 
-WRITERS = [_report, _config, _state, _run_json_and_curves, _pictures, _labels, _split, _tuning, _study_tables]
+WRITERS = [_report, _config, _state, _run_json_and_curves, _pictures, _comparison_and_card, _labels, _split, _tuning, _study_tables]
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027])
