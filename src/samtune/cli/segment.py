@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     from samtune.data.readers import read_image
     from samtune.errors import UserError
-    from samtune.inference.overlay import overlay, save_png
+    from samtune.inference.comparison import Panel, comparison_figure
+    from samtune.inference.overlay import save_png
     from samtune.inference.predictor import Predictor
     from samtune.inference.prompted import check_prompts
 
@@ -64,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     # Class values, as `samtune predict` writes them (0 background, 1 object), so that
     # `samtune eval` scores both kinds of output the same way.
     save_png(mask.astype("uint8"), args.out)
-    if args.overlay:
-        save_png(overlay(array, mask), args.overlay)
+    if args.overlay:  # titled, with the prompt drawn; volume slices in the radiological view
+        geometry = image.geometry if image.spatial_ndim == 3 else None
+        comparison_figure(array, [Panel(f"{args.model}, zero-shot", mask)], args.overlay, box=box,
+                          points=[tuple(p) for p in (args.point or [])], class_name="object", geometry=geometry,
+                          axis=args.axis, title=Path(args.image).name + (f", slice {args.slice}" if args.slice is not None else ""))
     print(f"{args.out}: {int(mask.sum())} object pixels of {mask.size}")
     return 0
 

@@ -42,7 +42,7 @@ def comparison_figure(
     path: str | Path,
     box: Sequence[float] | None = None,
     points: Sequence[Sequence[float]] = (),
-    class_name: str = "foreground",
+    class_name: str | Sequence[str] = "foreground",
     geometry: Geometry | None = None,
     axis: int = 0,
     title: str | None = None,
@@ -61,9 +61,9 @@ def comparison_figure(
 
     shown, note = radiological_slice(image, geometry, axis)
     height, width = shown.shape[:2]
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2 * height / width + 0.9))
+    columns = 2 if len(panels) == 1 else 4  # legend entries per row
+    figure, axes = plt.subplots(1, len(panels), figsize=(max(3.2 * len(panels), 4.2), 3.2 * height / width + 1.1))
     axes = np.atleast_1d(axes)
-    colour = PALETTE[0] / 255
     for ax, panel in zip(axes, panels):
         labels, _ = radiological_slice(np.asarray(panel.labels), geometry, axis)
         ax.imshow(overlay(shown, labels))
@@ -80,15 +80,20 @@ def comparison_figure(
             ax.plot(cols, rows, marker="*", color="yellow", markersize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [patches.Patch(facecolor=colour, edgecolor=colour, label=class_name)]
+    names = [class_name] if isinstance(class_name, str) else list(class_name)
+    handles = [patches.Patch(facecolor=PALETTE[i % len(PALETTE)] / 255, edgecolor=PALETTE[i % len(PALETTE)] / 255,
+                             label=f"{i + 1} {name}" if len(names) > 1 else name) for i, name in enumerate(names)]
     if box is not None:
         handles.append(patches.Patch(fill=False, edgecolor="yellow", linestyle="--", label="prompt box"))
-    figure.legend(handles=handles, loc="lower left", ncol=len(handles), fontsize=8, frameon=False)
+    if len(points):
+        handles.append(plt.Line2D([], [], color="yellow", marker="*", linestyle="", label="prompt point"))
+    figure.legend(handles=handles, loc="lower left", ncol=min(len(handles), columns), fontsize=8, frameon=False)
     if note:
-        figure.text(0.99, 0.02, note, ha="right", va="bottom", fontsize=7, color="0.3")
+        figure.text(0.99, 0.005, note, ha="right", va="bottom", fontsize=7, color="0.3")
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_rows = -(-len(handles) // columns)
+    figure.tight_layout(rect=(0, 0.05 * legend_rows + 0.03, 1, 1))
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)

@@ -31,7 +31,8 @@ from samtune.data.readers import extension_of, format_for, read_image, write_ima
 from samtune.errors import DataError, UserError
 from samtune.evaluation.folders import PICTURES_FOLDER
 from samtune.inference.montage import montage
-from samtune.inference.overlay import overlay, save_png
+from samtune.inference.comparison import Panel, comparison_figure
+from samtune.inference.overlay import save_png
 from samtune.inference.predictor import Predictor
 from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
@@ -185,11 +186,15 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: P
         else:
             labels, what = _predict_volume(predictor, image, prompt, plan, axis, options.batch_size)
         write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
-        if plan.picture is not None:
-            picture = (overlay(image.array, labels.array) if image.spatial_ndim == 2
-                       else montage(image.array, labels.array, axis=axis, geometry=image.geometry,
-                                    mark=prompt.slice if prompt is not None else None))
-            save_png(picture, plan.picture)
+        if plan.picture is not None and image.spatial_ndim == 2:  # titled, prompt drawn, class legend
+            points = [tuple(p) for p, k in zip(prompt.points or [], prompt.point_labels or [1] * 99) if k == 1] \
+                if prompt is not None else []
+            comparison_figure(image.array, [Panel("prediction", labels.array)], plan.picture,
+                              box=prompt.box if prompt is not None else None, points=points,
+                              class_name=list(predictor.class_names), title=plan.source.name)
+        elif plan.picture is not None:
+            save_png(montage(image.array, labels.array, axis=axis, geometry=image.geometry,
+                             mark=prompt.slice if prompt is not None else None), plan.picture)
         counts = np.bincount(labels.array.ravel(), minlength=len(predictor.class_names) + 1)[1:]
         found = ", ".join(f"{name} {int(n)}" for name, n in zip(predictor.class_names, counts))
         yield Written(plan, f"{plan.source} -> {plan.labels} ({what}; labelled pixels: {found})")
