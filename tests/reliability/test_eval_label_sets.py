@@ -94,3 +94,11 @@ def test_a_class_never_predicted_needs_explicit_classes(tmp_path, refused):
     assert main([str(a) for a in args] + ["--classes", "1", "2"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["classes"]["1"]["dice"]["mean"] == 1.0 and summary["classes"]["2"]["dice"]["mean"] == 0.0
+
+
+def test_a_side_without_foreground_is_accepted():
+    from samtune.evaluation.label_sets import agree_label_sets
+
+    for pred, gt in (({255}, set()), (set(), {254, 255})):
+        agreement = agree_label_sets(pred, gt, None, None, None, Path("p"), Path("g"))
+        assert agreement.rule is None and agreement.label_map is None

@@ -66,12 +66,12 @@ def agree_label_sets(
 
     ``pred_values`` / ``gt_values``: non-zero values over all matched files, after the
     side's label map when it has one (so classes 1..K). Accepted as they are: equal sets,
-    predictions without any foreground, or (with explicit ``classes``) predictions whose
+    a side without any foreground (nothing to compare), or (with explicit ``classes``) predictions whose
     labels are all ground-truth labels (a class the model never predicted).
     """
     unchanged = LabelAgreement(label_map, pred_label_map)
-    if not pred_values or pred_values == gt_values:
-        return unchanged
+    if not pred_values or not gt_values or pred_values == gt_values:
+        return unchanged  # one side without any foreground gives nothing to compare
     if classes is not None and pred_values <= gt_values:
         return unchanged
     if len(pred_values) == 1 and len(gt_values) == 1:
