@@ -13,8 +13,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Writes three sets of 5 axial slices of the MNI152 2009a template (from the nilearn "
             "wheel) with a tissue mask: training slices, selection slices that choose the best "
             "checkpoint, and reported slices used for nothing else. Measures zero-shot LiteMedSAM "
-            "Dice with a box prompt on the reported slices, fine-tunes the mask decoder (about "
-            "1-2 min on a 2-core CPU), and measures again."
+            "Dice with a box prompt on the reported slices, fine-tunes the mask decoder (a few "
+            "minutes on an idle 2-core CPU), and measures again."
         ),
     )
     parser.add_argument("--out", default="samtune_demo", help="output folder (default: samtune_demo)")

@@ -34,8 +34,11 @@ def plot_training_curves(records: list[dict[str, Any]], path: str | Path, title:
     dice_ax.set(title="validation Dice (foreground)", xlabel="step", ylim=(-0.03, 1.03))
     if val:
         best = max(val, key=lambda r: r["val_dice"])
+        first, last = val[0]["step"], val[-1]["step"]
+        where = (best["step"] - first) / (last - first) if last > first else 0.5
+        align = "right" if where > 0.66 else "left" if where < 0.33 else "center"  # keep it inside the axes
         dice_ax.annotate(f"best {best['val_dice']:.3f} @ {best['step']}", (best["step"], best["val_dice"]),
-                         textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+                         textcoords="offset points", xytext=(0, 8), ha=align, fontsize=8)
     else:
         dice_ax.text(0.5, 0.5, "no validation data", ha="center", va="center", transform=dice_ax.transAxes)
     if title:

@@ -263,7 +263,8 @@ class Trainer:
                 self.save_weights(self.core, self.run_dir / "weights")
             strategy = getattr(get_strategy(self.core), "name", None)
             plot_training_curves(self.log.records(), self.run_dir / "curves.png",
-                                 title=f"{self.run_dir.name}" + (f" ({strategy})" if strategy else ""))
+                                 title=f"{self.run_dir.parent.name}/{self.run_dir.name}"
+                                 + (f" ({strategy})" if strategy else ""))
         final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
         return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
                            self.log.records() if self.dist.is_main else [])
