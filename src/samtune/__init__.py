@@ -1,11 +1,24 @@
 """samtune: fine-tune SAM-family foundation models for medical image segmentation."""
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("samtune")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+
+def _installed_version() -> str:
+    # importlib.metadata costs ~0.1-0.4 s to import: looked up on first use only, so
+    # that `samtune --help` and the listings answer at once.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("samtune")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0+unknown"
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        value = _installed_version()
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module 'samtune' has no attribute {name!r}")
 
 
 def create_model(name: str, checkpoint=None, **overrides):

@@ -2,15 +2,16 @@
 
 Data: the MNI ICBM152 2009a T1 template and its white/grey-matter probability maps, read
 from the installed `nilearn` wheel (197 x 233 x 189 voxels, 1 mm; probabilities stored as
-0..255, thresholded at 0.5, i.e. >= 128). Five axial slices train, five other axial slices
-(10 mm away from any training slice) are held out. Both come from the same template
-brain: the demo shows adaptation to a tissue and contrast, not generalisation across
-subjects.
+0..255, thresholded at 0.5, i.e. >= 128). Three sets of five axial slices: five train,
+five others choose the best checkpoint (the run's validation data), and five more, used
+for nothing else, are the ones reported (10 mm from any training slice, 5 mm from any
+selection slice). All come from the same template brain: the demo shows adaptation to a
+tissue and contrast, not generalisation across subjects.
 
-Steps: write the slices as PNG files (a `images/` + `masks/` folder pair per split),
-measure zero-shot Dice of LiteMedSAM with a box around the tissue on each held-out slice,
+Steps: write the slices as PNG files (a `images/` + `masks/` folder pair per set),
+measure zero-shot Dice of LiteMedSAM with a box around the tissue on each reported slice,
 fine-tune the mask decoder (prompted with boxes, embeddings cached), measure again with
-the same boxes, write overlays and training curves.
+the same boxes, write titled comparison pictures (radiological view) and training curves.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
 from samtune.errors import UserError
 from samtune.evaluation.metrics import overlap_metrics
-from samtune.inference.overlay import overlay, save_png
+from samtune.inference.comparison import Panel, comparison_figure
 from samtune.inference.predictor import Predictor
 
 TRAIN_SLICES = (50, 70, 90, 110, 130)  # axial indices z of the 189-slice volume
-VAL_SLICES = (60, 80, 100, 120, 140)
+SELECT_SLICES = (55, 75, 95, 115, 135)  # validation: choose the best checkpoint
+REPORT_SLICES = (60, 80, 100, 120, 140)  # held out: scored and reported only
+VAL_SLICES = REPORT_SLICES  # the reported slices (name kept for callers)
 PROBABILITY_THRESHOLD = 128  # 0.5 on the maps' 0..255 scale
 
 
@@ -56,7 +59,7 @@ def write_demo_data(out: Path, tissue: str) -> dict[str, Path]:
     t1 = read_image(mni_template("t1")).array
     tissue_mask = read_image(mni_template(tissue)).array >= PROBABILITY_THRESHOLD
     folders = {}
-    for split, indices in (("train", TRAIN_SLICES), ("val", VAL_SLICES)):
+    for split, indices in (("train", TRAIN_SLICES), ("select", SELECT_SLICES), ("report", REPORT_SLICES)):
         folder = out / split
         for z in indices:
             name = f"mni152_z{z:03d}.png"
@@ -76,7 +79,8 @@ def demo_config(folders: dict[str, Path], steps: int, seed: int) -> TrainConfig:
     config = TrainConfig()
     config.model.name = "lite_medsam"
     config.strategy.component, config.strategy.method = "decoder", "full"
-    config.data.train, config.data.val = str(folders["train"]), str(folders["val"])
+    # The checkpoint is chosen on the selection slices; the reported slices stay unseen.
+    config.data.train, config.data.val = str(folders["train"]), str(folders["select"])
     config.task.mode, config.task.prompt, config.task.prompt_per = "prompted", "box", "class"
     config.optim.steps, config.optim.lr, config.optim.warmup_steps = steps, 1e-4, 10
     config.eval.every = max(steps // 4, 1)
@@ -96,9 +100,9 @@ def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
     folders = write_demo_data(out / "data", tissue)
-    names = [f"mni152_z{z:03d}.png" for z in VAL_SLICES]
-    images = [read_image(folders["val"] / "images" / n).array for n in names]
-    masks = [read_image(folders["val"] / "masks" / n).array > 0 for n in names]
+    names = [f"mni152_z{z:03d}.png" for z in REPORT_SLICES]
+    images = [read_image(folders["report"] / "images" / n).array for n in names]
+    masks = [read_image(folders["report"] / "masks" / n).array > 0 for n in names]
 
     zero_shot, zero_predictions = _evaluate(Predictor.from_model("lite_medsam"), images, masks)
     config = demo_config(folders, steps, seed)
@@ -107,7 +111,14 @@ def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 
     seconds = time.perf_counter() - started
     tuned, tuned_predictions = _evaluate(Predictor.from_run(out / "run"), images, masks)
 
-    for name, image, zs, ft, mask in zip(names, images, zero_predictions, tuned_predictions, masks):
-        panels = [overlay(image, mask.astype(np.uint8)), overlay(image, zs), overlay(image, ft)]
-        save_png(np.concatenate(panels, axis=1), out / "overlays" / name)
+    # The slices are stored as the template's arrays (RAS); the pictures turn them to the
+    # radiological view with the template's direction cosines.
+    geometry = read_image(mni_template("t1")).geometry
+    tissue_name = "white matter" if tissue == "wm" else "grey matter"
+    for z, name, image, zs, ft, mask, d0, d1 in zip(REPORT_SLICES, names, images, zero_predictions,
+                                                    tuned_predictions, masks, zero_shot, tuned):
+        panels = [Panel("truth", mask.astype(np.uint8)), Panel("zero-shot", zs, d0), Panel("fine-tuned", ft, d1)]
+        comparison_figure(image, panels, out / "overlays" / name, box=tight_box(mask), class_name=tissue_name,
+                          geometry=geometry, axis=0,
+                          title=f"MNI152 axial slice z={z} (reported; not used for training or checkpoint choice)")
     return DemoResult(zero_shot, tuned, seconds, out)

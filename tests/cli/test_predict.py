@@ -55,8 +55,9 @@ def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, i
     args = ["predict", str(inputs / "slice.png"), str(inputs / "brain.nii.gz"), str(inputs / "series"),
             "--run", str(automatic_run), "--out", str(out), "--overlay", "--batch-size", "2"]
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "brain.nii.gz", "brain_montage.png", "series.nii.gz", "series_montage.png", "slice.png", "slice_overlay.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+        "brain.nii.gz", "overlays/brain_montage.png", "overlays/series_montage.png", "overlays/slice_overlay.png",
+        "series.nii.gz", "slice.png"]
     predictor = Predictor.from_run(automatic_run)
     png = np.asarray(Image.open(out / "slice.png"))
     np.testing.assert_array_equal(png, predictor.predict_image(np.asarray(Image.open(inputs / "slice.png"))))
@@ -67,9 +68,18 @@ def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, i
     dicom = read_image(inputs / "series")
     series = read_image(out / "series.nii.gz")
     assert series.array.shape == (4, 48, 48) and series.geometry.close_to(dicom.geometry)
-    assert np.asarray(Image.open(out / "brain_montage.png")).shape[2] == 3
+    assert np.asarray(Image.open(out / "overlays" / "brain_montage.png")).shape[2] == 3
     printed = capsys.readouterr().out
     assert "5 slices" in printed and "3 input(s) predicted" in printed
+
+    # The README's flow: eval on the predict folder sees the label files only (issue 12, item 10).
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    Image.fromarray(png).save(gt / "slice.png")
+    assert main(["eval", "--pred", str(out), "--gt", str(gt), "--out", str(tmp_path / "eval")]) == 0
+    captured = capsys.readouterr()
+    assert "overlay" not in captured.err and "skipped" not in captured.err
+    assert "1 cases scored" in captured.out
 
     # existing outputs are refused before anything is predicted; --overwrite replaces them
     before = (out / "slice.png").stat().st_mtime_ns

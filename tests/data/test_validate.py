@@ -233,7 +233,7 @@ def test_good_source_summary_and_warnings(tmp_path):
     assert not report.fatal and report.empty_cases == ["b"]
     text = report.format()
     assert "cases: 2 labelled in 2 patient group(s)" in text
-    assert "image sizes: 4x4 (2)" in text and "spacings (mm): 1x1 (2)" in text
+    assert "image sizes: 4x4 (2)" in text and "spacings (mm): none (the format stores no spacing; distances in pixels) (2)" in text
     assert "  0: background, in 2 case(s), 28 pixels" in text
     assert "  1: foreground, in 1 case(s), 4 pixels" in text
     assert "warning: list.csv row 2:" in text and "mask is empty" in text and "image is constant (9)" in text

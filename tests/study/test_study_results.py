@@ -130,10 +130,10 @@ def test_ranks_share_ties_and_best_is_bold_per_column():
     entries = [entry("x", "d1", 0.9), entry("y", "d1", 0.5), entry("x", "d2", 0.2), entry("y", "d2", 0.4),
                entry("z", "d1", 0.7), entry("z", "d2", None)]
     lines = format_table(entries, None).splitlines()
-    assert lines[0] == "| strategy | trainable | d1 | d2 | mean rank |"
-    assert lines[2] == "| x | 10 | **0.900 ± 0.000** | 0.200 ± 0.000 | 1.5 |"  # ranks 1 and 2
-    assert lines[3] == "| y | 10 | 0.500 ± 0.000 | **0.400 ± 0.000** | 2.0 |"  # ranks 3 and 1
-    assert lines[4] == "| z | 10 | 0.700 ± 0.000 | pending | 2.0 (1 of 2) |"
+    assert lines[0] == "| strategy | trainable | d1 | d2 | mean (range) | mean rank |"
+    assert lines[2] == "| x | 10 | **0.900 ± 0.000** | 0.200 ± 0.000 | 0.550 (0.200–0.900) | 1.5 |"  # ranks 1, 2
+    assert lines[3] == "| y | 10 | 0.500 ± 0.000 | **0.400 ± 0.000** | 0.450 (0.400–0.500) | 2.0 |"  # ranks 3, 1
+    assert lines[4] == "| z | 10 | 0.700 ± 0.000 | pending | - | 2.0 (1 of 2) |"
 
 
 def test_results_markdown_says_what_it_shows(grid):

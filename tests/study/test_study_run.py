@@ -136,7 +136,7 @@ def test_a_changed_configuration_is_refused_not_overwritten(study):
 def test_dry_run_lists_cells_with_status_and_estimates(study, capsys, tmp_path):
     assert main(["study", str(study["path"]), "--out", str(study["out"]), "--dry-run"]) == 0
     listing = capsys.readouterr().out
-    status = {line.split()[1]: line.split()[2] for line in listing.splitlines()[1:5]}
+    status = {line.split()[1]: line.split()[2] for line in listing.splitlines()[2:6]}
     assert status == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BROKEN, "restart*")}  # * = failed before
     assert "4 cells: 3 done, 1 restart" in listing
     fresh = tmp_path / "fresh"

@@ -26,6 +26,11 @@ def _labels(args: argparse.Namespace, source):
         if labels is None:
             raise_user("--subset needs declared labels: give --labels NAME=VALUE,... or use a dataset.json")
         labels = labels.subset([name.strip() for name in args.subset.split(",")])
+    if getattr(args, "other_labels", "error") != "error":
+        if labels is None or labels.is_binary:
+            raise_user("--other-labels background needs named classes: give --labels NAME=VALUE,... "
+                       "(a binary map already takes every non-zero value)")
+        labels = labels.with_others(args.other_labels)
     return labels
 
 
@@ -79,18 +84,30 @@ def add_parser(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    check = commands.add_parser("check", help="report cases, sizes, spacings, labels and every problem")
+    check = commands.add_parser(
+        "check", help="report cases, sizes, spacings, labels and every problem",
+        description="Read every case of SOURCE and report the counts, image sizes, spacings (none for PNG/JPEG/"
+        "TIFF, which store no spacing), the label values found per class and every problem (unreadable "
+        "files, undeclared label values, empty masks...). Exit code 2 when a problem would stop training.")
     _add_source_arguments(check)
     check.add_argument("--labels", help="'binary', 'binary>=128' or NAME=VALUE[+VALUE],... (default: "
                        "dataset.json labels, else binary)")
     check.add_argument("--subset", help="comma-separated class names to keep")
+    check.add_argument("--other-labels", choices=["error", "background"], default="error",
+                       help="values --labels does not name: report them as errors (default), or send them to "
+                       "background, as data.other_labels: background does in training")
     check.add_argument("--axis", type=int, default=0, help="slicing axis for volumes: 0 (z), 1 (y), 2 (x)")
     check.add_argument("--channels", help="image channels to use, e.g. 0 or 0,1,2")
     check.add_argument("--skip-bad-dicom", action="store_true",
                        help="leave unreadable files out of DICOM series (warning) instead of reporting an error")
     check.set_defaults(func=run_check)
 
-    split = commands.add_parser("split", help="few-shot train/val lists by patient group")
+    split = commands.add_parser(
+        "split", help="few-shot train/val lists by patient group",
+        description="Draw --shots patient groups (with --seed) for training and put the others (or --val of "
+        "them) in validation; every slice of a patient goes to the same side. Writes OUT/train.csv and "
+        "OUT/val.csv (paths relative to OUT, spelled through the folders you gave, symlinks kept) and "
+        "OUT/split.json (seed, shots, case ids). Use OUT as a source: --set data.train=OUT/train.csv.")
     _add_source_arguments(split)
     split.add_argument("--shots", type=int, required=True, help="number of patient groups for training")
     split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -155,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
         "label_map": label_map.describe() if label_map else None,
         "pred_label_map": pred_label_map.describe() if pred_label_map else None,
         "unmatched": match.report(),
+        "label_rule": match.label_rule,
     }
+    if match.label_rule:
+        print(f"samtune: note: {match.label_rule}", file=sys.stderr)
     table = write_report(accumulator, args.out, extra)
     print(table)
     for listed, what in (

@@ -15,7 +15,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "tuning.safetensors, or a run directory holding one), apply the saved strategy "
             "and write a full state dict with the official SAM/TinyViT keys: LoRA and DoRA "
             "updates are merged into the weights, full fine-tunes are written as they are. "
-            "The file loads with the reference code (e.g. segment_anything's builders). "
+            "Next to FILE.pth a FILE.json says what a loader needs: num_multimask_outputs "
+            "(classes + 1 for an automatic run, whose decoder has more mask tokens and output "
+            "heads than the official 3: build segment_anything's MaskDecoder with that value), "
+            "the classes, the normalisation and the input size. With 3 outputs the file loads "
+            "with the reference builders as it is. "
             "Adapters cannot be merged: keep the base checkpoint and the tuning directory."
         ),
     )
@@ -59,12 +63,20 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from samtune.atomic import atomic_path
+    from samtune.engine.export_card import card_path, export_card, write_export_card
     from samtune.methods import export_merged, get_strategy, load_tuned_model
 
     directory = find_tuning_dir(args.source)
     model = load_tuned_model(directory, checkpoint=args.checkpoint)
     state = export_merged(model)
+    card = export_card(model, directory, args.out)
     with atomic_path(args.out) as tmp:
         torch.save(state, tmp)
+    card_file = write_export_card(card, card_path(args.out))
     print(f"wrote {args.out}: {len(state)} tensors, strategy {get_strategy(model).name}, merged")
+    outputs = card["num_multimask_outputs"]
+    print(f"wrote {card_file}: num_multimask_outputs {outputs}, classes {card['classes']}, "
+          f"{card['normalisation']['kind']} normalisation, {card['image_size']} px input"
+          + (f"; build segment_anything's MaskDecoder with num_multimask_outputs={outputs} to load it"
+             if outputs != 3 else ""))
     return 0

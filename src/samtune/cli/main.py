@@ -12,8 +12,20 @@ import argparse
 import importlib
 import sys
 
-from samtune import __version__
 from samtune.errors import UserError
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, looking the version up only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from samtune import __version__
+
+        print(f"samtune {__version__}")
+        parser.exit()
 
 # Order here is the order in `samtune --help`.
 SUBCOMMAND_MODULES = [
@@ -36,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="samtune",
         description="Fine-tune, evaluate and apply SAM-family models on medical images.",
     )
-    parser.add_argument("--version", action="version", version=f"samtune {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:

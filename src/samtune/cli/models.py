@@ -56,6 +56,16 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def listed_rows(pattern: str = "*") -> list[dict[str, str]]:
+    """The registered (non-test) models from the precomputed listing, without torch."""
+    import fnmatch
+
+    from samtune.cli.listings import MODEL_COLUMNS, MODEL_ROWS
+
+    return [dict(zip(MODEL_COLUMNS, row)) for row in MODEL_ROWS if fnmatch.fnmatch(row[0], pattern)]
+
+
 def run(args: argparse.Namespace) -> int:
-    print(format_table(model_table(args.pattern, include_test=args.all)))
+    rows = model_table(args.pattern, include_test=True) if args.all else listed_rows(args.pattern)
+    print(format_table(rows))
     return 0

@@ -19,7 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("image", help="PNG/JPG/TIFF image, or NIfTI/NRRD/MHA volume with --slice")
     parser.add_argument("--model", default="lite_medsam", help="registered model (default: lite_medsam)")
     parser.add_argument("--checkpoint", help="weights file for models without packaged weights")
-    parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"))
+    parser.add_argument(
+        "--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
+        help="box around the object: left, top, right, bottom pixel coordinates",
+    )
     parser.add_argument(
         "--point", nargs=2, type=float, action="append", metavar=("X", "Y"), help="object point (repeatable)"
     )
@@ -29,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--slice", type=int, help="slice index for a volume")
     parser.add_argument("--axis", type=int, default=0, help="array axis to slice a volume along (default 0)")
-    parser.add_argument("--out", required=True, help="mask PNG to write (0 background, 255 object)")
+    parser.add_argument("--out", required=True, help="mask PNG to write (0 background, 1 object: the values "
+                        "`samtune predict` writes; use --overlay to look at it)")
     parser.add_argument("--overlay", help="also write the image with the mask drawn on it (PNG)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -41,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     from samtune.data.readers import read_image
     from samtune.errors import UserError
-    from samtune.inference.overlay import overlay, save_png
+    from samtune.inference.comparison import Panel, comparison_figure
+    from samtune.inference.overlay import save_png
     from samtune.inference.predictor import Predictor
     from samtune.inference.prompted import check_prompts
 
@@ -57,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
     check_prompts(array.shape[:2], box, points)  # before the model loads: fail fast
     predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
     mask = predictor.predict_image(array, box=box, points=points or None, point_labels=labels or None)
-    save_png(mask * 255, args.out)
-    if args.overlay:
-        save_png(overlay(array, mask), args.overlay)
+    # Class values, as `samtune predict` writes them (0 background, 1 object), so that
+    # `samtune eval` scores both kinds of output the same way.
+    save_png(mask.astype("uint8"), args.out)
+    if args.overlay:  # titled, with the prompt drawn; volume slices in the radiological view
+        geometry = image.geometry if image.spatial_ndim == 3 else None
+        comparison_figure(array, [Panel(f"{args.model}, zero-shot", mask)], args.overlay, box=box,
+                          points=[tuple(p) for p in (args.point or [])], class_name="object", geometry=geometry,
+                          axis=args.axis, title=Path(args.image).name + (f", slice {args.slice}" if args.slice is not None else ""))
     print(f"{args.out}: {int(mask.sum())} object pixels of {mask.size}")
     return 0
 

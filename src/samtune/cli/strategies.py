@@ -35,18 +35,19 @@ def _human(count: int) -> str:
     return str(count)
 
 
-def format_counts(counts: list) -> str:
+def format_counts(counts: list[tuple[str, str, str, int, int]]) -> str:
+    """Rows of (backbone, component, method, trainable, total) as an aligned table."""
     headers = ("backbone", "component", "method", "trainable", "total", "trainable %")
     rows = [
         (
-            c.strategy.backbone,
-            c.strategy.component,
-            c.strategy.method,
-            f"{c.trainable:,} ({_human(c.trainable)})",
-            f"{c.total:,} ({_human(c.total)})",
-            f"{100 * c.fraction:.3f}",
+            backbone,
+            component,
+            method,
+            f"{trainable:,} ({_human(trainable)})",
+            f"{total:,} ({_human(total)})",
+            f"{100 * trainable / total if total else 0.0:.3f}",
         )
-        for c in counts
+        for backbone, component, method, trainable, total in counts
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     right = {3, 4, 5}
@@ -58,11 +59,16 @@ def format_counts(counts: list) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samtune.methods.counting import strategy_counts
-    from samtune.methods.strategy import STUDY_BACKBONES, study_strategies
+    if args.model:  # computed: builds each model on the meta device (imports torch)
+        from samtune.methods.counting import strategy_counts
+        from samtune.methods.strategy import study_strategies
 
-    backbones = tuple(args.model) if args.model else STUDY_BACKBONES
-    counts = strategy_counts(study_strategies(backbones), num_classes_changed=args.new_heads)
+        counts = [(c.strategy.backbone, c.strategy.component, c.strategy.method, c.trainable, c.total)
+                  for c in strategy_counts(study_strategies(tuple(args.model)), num_classes_changed=args.new_heads)]
+    else:  # the study's backbones: precomputed (samtune.cli.listings), no torch
+        from samtune.cli.listings import STRATEGY_ROWS_NEW_HEADS, STRATEGY_ROWS_PRETRAINED
+
+        counts = STRATEGY_ROWS_NEW_HEADS if args.new_heads else STRATEGY_ROWS_PRETRAINED
     print(format_counts(counts))
     if not args.model:
         print(

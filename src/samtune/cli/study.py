@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a study value, e.g. --set train.optim.steps=50 or "
                         "--set backbones.sam_vit_b.checkpoint=PATH (repeatable)")
-    parser.add_argument("--out", type=Path, help="study folder (default: studies/<study name>)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="study folder (required to run; --dry-run without it looks in studies/<study name>)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the cells, their status and estimated cost; run nothing")
     parser.add_argument("--in-process", action="store_true",
@@ -38,14 +39,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from samtune.errors import UserError
     from samtune.study.config import load_study, resolve_study
+    from samtune.study.cost import format_seconds
     from samtune.study.runner import format_plan, plan_study, run_study, running_pid
+    from samtune.study.state import check_not_stale
 
+    if args.out is None and not args.dry_run:
+        stem = Path(args.study).stem if args.study.endswith((".yaml", ".yml")) else args.study
+        raise UserError(f"give the study folder with --out DIR (e.g. --out studies/{stem}); "
+                        "`--dry-run` lists the cells and their estimated cost first")
     config = load_study(args.study, args.overrides)
-    out = args.out or Path("studies") / resolve_study(args.study).stem
     if args.dry_run:
+        out = args.out or Path("studies") / resolve_study(args.study).stem
+        print(f"study folder {out}" + ("" if args.out else " (the usual place; give --out DIR to look elsewhere)"))
         print(format_plan(plan_study(config, out), running_pid(out)))
         return 0
+    out = args.out
+    planned = plan_study(config, out)
+    check_not_stale(out, [p.cell for p in planned])
+    todo = [p for p in planned if p.status != "done"]
+    seconds = sum(p.estimate.seconds for p in todo if p.estimate is not None and p.status != "score")
+    bases = sorted({p.estimate.basis for p in todo if p.estimate is not None})
+    print(f"study folder {out}: {len(todo)} of {len(planned)} cell(s) to run, about {format_seconds(seconds)} "
+          f"of training ({', '.join(bases) or 'nothing to train'}; see --dry-run); results in {out / 'results.md'}")
     words = ["samtune", "study", args.study, *(f"--set {o}" for o in args.overrides), "--out", str(out)]
     command = " ".join(shlex.quote(w) if not w.startswith("--set ") else "--set " + shlex.quote(w[6:]) for w in words)
     outcome = run_study(config, out, isolate=not args.in_process, command=command)

@@ -12,7 +12,10 @@ mask into a class map with 0 = background and 1..K = ``classes`` in order:
 - ``LabelMap.from_dataset_json(labels)``: nnU-Net's ``labels`` entry.
 
 A non-zero value the map does not declare is an error naming the value: it is never
-mapped to background silently.
+mapped to background silently. To train on a few classes of a rich label map (a
+TotalSegmentator mask with 100 organs), say so: ``label_map.with_others("background")``
+(``data.other_labels: background``) sends every undeclared value to background, and
+``describe()`` says it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import numpy as np
 
 from samtune.data.geometry import LoadedImage
 from samtune.errors import DataError
+
+
+OTHER_LABEL_RULES = ("error", "background")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,16 @@ class LabelMap:
     values: tuple[tuple[int, ...], ...] = ()
     threshold: float | None = None
     ignored: tuple[int, ...] = field(default=())
+    others: str = "error"  # undeclared non-zero values: "error", or "background" on request
+
+    def with_others(self, rule: str) -> "LabelMap":
+        """The same map with undeclared values refused ("error") or sent to background."""
+        if rule not in OTHER_LABEL_RULES:
+            raise DataError(f"other labels rule must be one of {', '.join(OTHER_LABEL_RULES)}, got '{rule}'")
+        if rule == "background" and self.is_binary:
+            raise DataError("'other labels: background' needs named classes (e.g. liver=5,spleen=1): "
+                            "a binary map already takes every non-zero value as foreground")
+        return LabelMap(self.classes, self.values, self.threshold, self.ignored, rule)
 
     @property
     def is_binary(self) -> bool:
@@ -113,7 +129,7 @@ class LabelMap:
         index = {name: i for i, name in enumerate(self.classes)}
         kept = tuple(self.values[index[n]] for n in names)
         dropped = tuple(v for n, vs in zip(self.classes, self.values) if n not in names for v in vs)
-        return LabelMap(tuple(names), kept, None, tuple(sorted(self.ignored + dropped)))
+        return LabelMap(tuple(names), kept, None, tuple(sorted(self.ignored + dropped)), self.others)
 
     def declared_values(self) -> set[int]:
         """Every stored value this map knows (0, class values and ignored values)."""
@@ -121,7 +137,7 @@ class LabelMap:
 
     def undeclared(self, found_values) -> list:
         """Values among ``found_values`` that are neither background nor declared."""
-        if self.is_binary:
+        if self.is_binary or self.others == "background":
             return []
         known = self.declared_values()
         return sorted(v for v in found_values if v not in known)
@@ -134,7 +150,11 @@ class LabelMap:
         for name, stored in zip(self.classes, self.values):
             if value in stored:
                 return name
-        return "ignored" if value in self.ignored else "background"
+        if value in self.ignored:
+            return "ignored"
+        if value != 0 and value not in self.declared_values() and self.others == "background":
+            return "background (other label)"
+        return "background"
 
     def apply(self, mask: np.ndarray, where: str = "mask") -> np.ndarray:
         """Stored mask (any shape, integer values) -> uint8/int64 class map, 0..K.
@@ -152,6 +172,12 @@ class LabelMap:
                 f"{where}: label value(s) {bad[:10]} not declared (declared: "
                 f"{sorted(self.declared_values())}); add them to the label mapping"
             )
+        if self.others == "background":
+            # Only the declared values are looked up; everything else stays 0.
+            classes = np.zeros(mask.shape, dtype=np.uint8 if self.num_classes < 256 else np.int64)
+            for class_index, stored in enumerate(self.values, start=1):
+                classes[np.isin(mask, stored)] = class_index
+            return classes
         lookup_keys = np.asarray(sorted(self.declared_values()), dtype=np.int64)
         lookup_vals = np.zeros(len(lookup_keys), dtype=np.int64)
         for class_index, stored in enumerate(self.values, start=1):
@@ -166,7 +192,8 @@ class LabelMap:
             rule = f">= {self.threshold:g}" if self.threshold is not None else "!= 0"
             return f"binary {self.classes[0]} (value {rule})"
         parts = [f"{n}={'+'.join(str(v) for v in vs)}" for n, vs in zip(self.classes, self.values)]
-        return ", ".join(parts)
+        rule = "; every other value -> background (other labels: background)" if self.others == "background" else ""
+        return ", ".join(parts) + rule
 
 
 def parse_label_spec(text: str) -> LabelMap:

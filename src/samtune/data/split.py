@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from samtune.atomic import atomic_path
 from samtune.data.sources import Case, Source
 from samtune.errors import DataError
 
@@ -62,19 +62,15 @@ def split_cases(source: Source | list[Case], shots: int, seed: int, val: int | N
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="")
 
 
 def _list_text(cases: list[Case], out_dir: Path) -> str:
     def rel(path: Path) -> str:
-        return Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
+        # abspath, not resolve(): keep the user's spelling through symlinks (a data
+        # folder linked into a project stays linked in the list file).
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
 
     lines = ["image,mask,case,group"]
     for case in cases:

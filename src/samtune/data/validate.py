@@ -30,13 +30,22 @@ from samtune.data.sources import Case, Problem, Source, load_source
 from samtune.errors import DataError
 
 
+def _keeps_geometry(path) -> bool:
+    from samtune.data.readers import format_for
+
+    try:
+        return Path(path).is_dir() or format_for(Path(path)).keeps_geometry
+    except Exception:  # an unknown format was reported when it was read
+        return True
+
+
 @dataclass
 class CaseSummary:
     """What one readable case holds."""
 
     case_id: str
     shape: tuple[int, ...]  # spatial, array order
-    spacing: tuple[float, ...]  # array order, mm
+    spacing: tuple[float, ...] | None  # array order, mm; None for formats without spacing (PNG...)
     slices: int
     foreground_slices: int
     values: dict[int, int]  # stored mask value -> pixel count
@@ -81,7 +90,9 @@ class Report:
             with_fg = sum(c.foreground_slices for c in self.cases)
             lines.append(f"slices: {total} (axis {self.axis} for volumes), {with_fg} with foreground")
             lines.append("image sizes: " + _tally("x".join(map(str, c.shape)) for c in self.cases))
-            lines.append("spacings (mm): " + _tally("x".join(f"{s:.3g}" for s in c.spacing) for c in self.cases))
+            lines.append("spacings (mm): " + _tally(
+                "x".join(f"{s:.3g}" for s in c.spacing) if c.spacing is not None
+                else "none (the format stores no spacing; distances in pixels)" for c in self.cases))
             lines.append("label values:")
             per_value: dict[int, list[int]] = {}
             for c in self.cases:
@@ -145,7 +156,8 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
         classes = labels.apply(mask, where=str(case.mask))
     use_axis = check_axis(axis, image.spatial_ndim)
     fg = foreground_per_slice(classes, use_axis)
-    spacing = image.geometry.array_spacing
+    # PNG/JPEG/TIFF carry no spacing: their 1x1 is a placeholder, not a measurement.
+    spacing = image.geometry.array_spacing if _keeps_geometry(case.images[0]) else None
     report.cases.append(CaseSummary(case.case_id, image.spatial_shape, spacing, len(fg), int(fg.sum()), found))
     if not fg.any():
         report.problems.append(Problem(where, f"{case.mask}: mask is empty (no foreground for {labels.describe()})",

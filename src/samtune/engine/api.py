@@ -126,6 +126,7 @@ def train(
         trainable, total = parameter_count(model)
         if dist.is_main and not resume:
             write_run_info(run_dir, {"model": spec.name, "strategy": strategy.name, "labels": list(data.labels.classes),
+                                     "label_map": data.labels.describe(),
                                      "trainable_parameters": trainable, "total_parameters": total,
                                      "train_slices": len(data.train),
                                      "val_slices": len(data.val) if data.val else 0, "model_overrides": overrides})

@@ -35,6 +35,9 @@ class DataConfig:
     val: str | None = None  # same kinds; None: no validation
     root: str | None = None  # base folder for relative paths in list files
     labels: str | None = None  # e.g. "binary", "central=254,peripheral=255"; None: the source's own or binary
+    # Values the labels do not name: "error" (data check reports them), or "background" to
+    # train on a few classes of a rich label map (e.g. liver=5,spleen=1 of a TotalSegmentator mask).
+    other_labels: Literal["error", "background"] = "error"
     axis: int = 0  # volume axis to slice along (array order z, y, x)
     empty_slices: str = "keep"  # keep | drop | a ratio of empty to non-empty slices, e.g. "0.2"
     window: str | None = None  # CT window preset name or "level,width"

@@ -69,6 +69,7 @@ def build_training_data(
         raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
     source = load_source(data.train, root=data.root)
     labels = parse_label_spec(data.labels) if data.labels else (source.labels or LabelMap.binary())
+    labels = labels.with_others(data.other_labels)
     prompts = None
     if task.mode == "prompted":
         prompts = replace(PromptConfig.study(task.prompt), per=task.prompt_per)

@@ -23,11 +23,12 @@ from torch import nn
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
 from samtune.engine.objective import SegmentationObjective, foreground_dice
+from samtune.engine.curves import plot_training_curves
 from samtune.engine.progress import Progress
-from samtune.engine.run_dir import MetricsLog, plot_curves, write_json
+from samtune.engine.run_dir import MetricsLog, write_json
 from samtune.engine.schedule import build_scheduler
 from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
-from samtune.methods.strategy import trainable_parameters
+from samtune.methods.strategy import get_strategy, trainable_parameters
 from samtune.methods.tuning import train_mode
 
 
@@ -260,7 +261,10 @@ class Trainer:
         if self.dist.is_main:
             if self.best_step is None:  # no validation: the last weights are the result
                 self.save_weights(self.core, self.run_dir / "weights")
-            plot_curves(self.log.records(), self.run_dir / "curves.png")
+            strategy = getattr(get_strategy(self.core), "name", None)
+            plot_training_curves(self.log.records(), self.run_dir / "curves.png",
+                                 title=f"{self.run_dir.parent.name}/{self.run_dir.name}"
+                                 + (f" ({strategy})" if strategy else ""))
         final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
         return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
                            self.log.records() if self.dist.is_main else [])

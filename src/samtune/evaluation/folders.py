@@ -22,10 +22,14 @@ from samtune.data.readers import extension_of, format_for, is_image_path, read_i
 from samtune.errors import DataError, UserError
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import EvalCase, evaluate_cases
+from samtune.evaluation.label_sets import agree_label_sets, nonzero_values
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 
 # Scoring every label found is refused above this many distinct values per file.
 MAX_AUTO_CLASSES = 100
+# `samtune predict --overlay` puts its pictures in this subfolder of the output folder,
+# where they are neither label files nor "skipped entries" worth a warning.
+PICTURES_FOLDER = "overlays"
 
 
 def case_name(path: Path) -> str:
@@ -42,6 +46,7 @@ class FolderMatch:
     prediction_only: list[str] = field(default_factory=list)
     ground_truth_only: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # entries that are not image files
+    label_rule: str | None = None  # set by evaluate_folders when a binary rule was applied
 
     def report(self) -> dict[str, list[str]]:
         """JSON-friendly unmatched/skipped lists."""
@@ -57,7 +62,7 @@ def _index_folder(folder: Path, role: str, skipped: list[str]) -> dict[str, Path
         raise UserError(f"{role} folder not found: {folder}")
     index: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or (entry.name == PICTURES_FOLDER and entry.is_dir()):
             continue
         if entry.is_dir() or not is_image_path(entry):
             skipped.append(str(entry))
@@ -140,12 +145,12 @@ def _check_label_count(labels: np.ndarray, path: Path) -> None:
         )
 
 
-def _cases(
+def _read_pairs(
     match: FolderMatch,
     label_map: LabelMap | None,
     pred_label_map: LabelMap | None,
     auto_classes: bool,
-) -> Iterator[EvalCase]:
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, LoadedImage]]:
     for name, pred_path, gt_path in match.pairs:
         pred = read_image(pred_path, role="mask")
         gt = read_image(gt_path, role="mask")
@@ -155,6 +160,16 @@ def _cases(
         if auto_classes:
             _check_label_count(pred_labels, pred_path)
             _check_label_count(gt_labels, gt_path)
+        yield name, pred_labels, gt_labels, gt
+
+
+def _cases(
+    match: FolderMatch,
+    label_map: LabelMap | None,
+    pred_label_map: LabelMap | None,
+    auto_classes: bool,
+) -> Iterator[EvalCase]:
+    for name, pred_labels, gt_labels, gt in _read_pairs(match, label_map, pred_label_map, auto_classes):
         yield EvalCase(name, pred_labels, gt_labels, spacing=gt.geometry.array_spacing)
 
 
@@ -174,9 +189,23 @@ def evaluate_folders(
     ``parse_label_spec("central=254,peripheral=255")``); ``pred_label_map`` does the same
     for predictions (samtune's own predictions already hold classes 1..K). Class names
     default to the ground-truth map's names. Returns the accumulator and the match
-    (whose ``prediction_only`` / ``ground_truth_only`` / ``skipped`` lists must be shown).
+    (whose ``prediction_only`` / ``ground_truth_only`` / ``skipped`` lists and
+    ``label_rule`` must be shown). Label values that differ between the two sides are
+    refused (`samtune.evaluation.label_sets`) unless both are plain binary masks.
     """
     match = match_folders(pred_dir, gt_dir)
+    # A first pass over the files compares the label values of both sides, so that
+    # differently encoded folders are refused (or a printed binary rule applied) before
+    # any score is computed or written.
+    pred_values: set[int] = set()
+    gt_values: set[int] = set()
+    for _, pred_labels, gt_labels, _ in _read_pairs(match, label_map, pred_label_map, classes is None):
+        pred_values |= nonzero_values(pred_labels)
+        gt_values |= nonzero_values(gt_labels)
+    agreement = agree_label_sets(
+        pred_values, gt_values, label_map, pred_label_map, classes, Path(pred_dir), Path(gt_dir)
+    )
+    label_map, pred_label_map, match.label_rule = agreement.label_map, agreement.pred_label_map, agreement.rule
     if label_map is not None:
         class_names = {**dict(enumerate(label_map.classes, start=1)), **(class_names or {})}
     accumulator = evaluate_cases(

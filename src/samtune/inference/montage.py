@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from samtune.data.geometry import Geometry
+from samtune.data.orientation import radiological_slice
 from samtune.inference.overlay import overlay
+
+MARK_COLOUR = (255, 255, 0)  # the prompt slice's frame and caption
+NOTE_HEIGHT = 14  # pixels of the strip below the grid that states the display convention
 
 
 def montage_slices(labels: np.ndarray, axis: int, tiles: int) -> list[int]:
@@ -17,19 +22,33 @@ def montage_slices(labels: np.ndarray, axis: int, tiles: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(first, last, num=min(tiles, last - first + 1))})
 
 
-def montage(volume: np.ndarray, labels: np.ndarray, axis: int = 0, tiles: int = 16, columns: int = 4) -> np.ndarray:
+def montage(volume: np.ndarray, labels: np.ndarray, axis: int = 0, tiles: int = 16, columns: int = 4,
+            geometry: Geometry | None = None, mark: int | None = None) -> np.ndarray:
     """uint8 RGB grid of overlays of ``tiles`` slices, each tile labelled with its index.
 
     Args:
         volume: [z, y, x] or [z, y, x, C] intensities.
         labels: [z, y, x] label map (0 = background).
         axis: the slicing axis.
+        geometry: the volume's geometry: tiles are shown in the radiological convention
+            (`samtune.data.orientation`) and a strip under the grid says so.
+        mark: a slice to include and frame (the prompt slice of a propagation).
     """
     indices = montage_slices(labels, axis, tiles)
-    panels = []
+    if mark is not None and 0 <= mark < labels.shape[axis] and mark not in indices:
+        nearest = min(range(len(indices)), key=lambda i: abs(indices[i] - mark))
+        indices = sorted(indices[:nearest] + [mark] + indices[nearest + 1:])
+    panels, note = [], ""
     for index in indices:
-        panel = Image.fromarray(overlay(np.take(volume, index, axis=axis), np.take(labels, index, axis=axis)))
-        ImageDraw.Draw(panel).text((3, 2), str(index), fill=(255, 255, 0))
+        image, note = radiological_slice(np.take(volume, index, axis=axis), geometry, axis)
+        tile_labels, _ = radiological_slice(np.take(labels, index, axis=axis), geometry, axis)
+        panel = Image.fromarray(overlay(image, tile_labels))
+        draw = ImageDraw.Draw(panel)
+        if index == mark:
+            draw.rectangle((0, 0, panel.width - 1, panel.height - 1), outline=MARK_COLOUR, width=2)
+            draw.text((3, 2), f"{index} prompt", fill=MARK_COLOUR)
+        else:
+            draw.text((3, 2), str(index), fill=(255, 255, 255))
         panels.append(np.asarray(panel))
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
@@ -38,4 +57,8 @@ def montage(volume: np.ndarray, labels: np.ndarray, axis: int = 0, tiles: int = 
     for position, panel in enumerate(panels):
         row, col = divmod(position, columns)
         grid[row * height : (row + 1) * height, col * width : (col + 1) * width] = panel
+    if note:
+        strip = Image.new("RGB", (grid.shape[1], NOTE_HEIGHT))
+        ImageDraw.Draw(strip).text((3, 1), note, fill=(200, 200, 200))
+        grid = np.concatenate([grid, np.asarray(strip)], axis=0)
     return grid

@@ -9,8 +9,9 @@ name), in the output folder:
   look almost black in a viewer: use ``--overlay`` to look at them;
 - ``NAME.nii.gz`` for volumes and 2D files that carry geometry (NIfTI, NRRD, MHA, DICOM):
   uint8 labels with the source's spacing, origin and direction;
-- with ``overlay``: ``NAME_overlay.png`` (2D) or ``NAME_montage.png`` (volumes: a grid of
-  overlaid slices).
+- with ``overlay``: ``overlays/NAME_overlay.png`` (2D) or ``overlays/NAME_montage.png``
+  (volumes: a grid of overlaid slices), in a subfolder so that `samtune eval --pred` on
+  the output folder finds label files only.
 
 Every file is written atomically; existing outputs are refused, before anything is
 predicted, unless ``overwrite``. Automatic runs take no prompt; prompted models need one
@@ -28,8 +29,10 @@ import numpy as np
 from samtune.data.geometry import LoadedImage
 from samtune.data.readers import extension_of, format_for, read_image, write_image
 from samtune.errors import DataError, UserError
+from samtune.evaluation.folders import PICTURES_FOLDER
 from samtune.inference.montage import montage
-from samtune.inference.overlay import overlay, save_png
+from samtune.inference.comparison import Panel, comparison_figure
+from samtune.inference.overlay import save_png
 from samtune.inference.predictor import Predictor
 from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
@@ -101,7 +104,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
             raise UserError(f"inputs {seen[name]} and {path} would both write '{name}'; rename one or predict them separately")
         seen[name] = path
         labels = options.out_dir / (name + (".nii.gz" if keeps else ".png"))
-        picture = options.out_dir / f"{name}_{'montage' if keeps else 'overlay'}.png" if options.overlay else None
+        picture = (options.out_dir / PICTURES_FOLDER / f"{name}_{'montage' if keeps else 'overlay'}.png"
+                   if options.overlay else None)
         plans.append(PlannedOutput(path, name, labels, picture, keeps))
     if not options.overwrite:
         for plan in plans:
@@ -182,10 +186,15 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: P
         else:
             labels, what = _predict_volume(predictor, image, prompt, plan, axis, options.batch_size)
         write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
-        if plan.picture is not None:
-            picture = (overlay(image.array, labels.array) if image.spatial_ndim == 2
-                       else montage(image.array, labels.array, axis=axis))
-            save_png(picture, plan.picture)
+        if plan.picture is not None and image.spatial_ndim == 2:  # titled, prompt drawn, class legend
+            points = [tuple(p) for p, k in zip(prompt.points or [], prompt.point_labels or [1] * 99) if k == 1] \
+                if prompt is not None else []
+            comparison_figure(image.array, [Panel("prediction", labels.array)], plan.picture,
+                              box=prompt.box if prompt is not None else None, points=points,
+                              class_name=list(predictor.class_names), title=plan.source.name)
+        elif plan.picture is not None:
+            save_png(montage(image.array, labels.array, axis=axis, geometry=image.geometry,
+                             mark=prompt.slice if prompt is not None else None), plan.picture)
         counts = np.bincount(labels.array.ravel(), minlength=len(predictor.class_names) + 1)[1:]
         found = ", ".join(f"{name} {int(n)}" for name, n in zip(predictor.class_names, counts))
         yield Written(plan, f"{plan.source} -> {plan.labels} ({what}; labelled pixels: {found})")

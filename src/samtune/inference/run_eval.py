@@ -95,7 +95,9 @@ def run_label_map(config: TrainConfig, source: Source, spec: str | None = None) 
     """Stored ground-truth values -> the run's classes: ``spec``, else the run's
     data.labels, else the source's declared labels, else binary."""
     text = spec or config.data.labels
-    return parse_label_spec(text) if text else (source.labels or LabelMap.binary())
+    labels = parse_label_spec(text) if text else (source.labels or LabelMap.binary())
+    # The run's rule for values its labels do not name (data.other_labels), as in training.
+    return labels if labels.is_binary else labels.with_others(config.data.other_labels)
 
 
 def ground_truth_prompt_config(kind: str) -> PromptConfig:

@@ -15,7 +15,8 @@ Once some cells of the study have finished, the measured seconds per step of a f
 cell with the same model, input size, component, method, batch and device replace the
 table (``basis="measured"``); other CPU cells get the table times how much slower or
 faster than the table the finished cells ran on this machine (``basis="table x2.5"``).
-So estimates sharpen as a study runs, on any machine.
+So estimates sharpen as a study runs, on any machine. An interrupted cell is estimated
+for the steps after its last checkpoint only (plus the set-up it repeats on resume).
 """
 
 from __future__ import annotations
@@ -134,12 +135,29 @@ def calibration(cells: list[Cell], out_dir: Path, slices: dict[str, tuple[int, i
     return measured / table if table > 0 else None
 
 
-def table_train_seconds(cell: Cell, train_slices: int, val_slices: int) -> float:
-    """The table's training seconds of a cell: encoding for the cache, steps, validations."""
+def checkpoint_step(cell: Cell, out_dir: Path) -> int:
+    """The step of an interrupted cell's last checkpoint (0 when it has none)."""
+    path = Path(out_dir) / "runs" / cell.cell_id / "state" / "last.pt"
+    if not path.is_file():
+        return 0
+    try:
+        import torch
+
+        # mmap: only the small "step" entry is read, not the optimiser state.
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except Exception:  # an unreadable checkpoint is the resume's problem, not the estimate's
+        return 0
+
+
+def table_train_seconds(cell: Cell, train_slices: int, val_slices: int, done_steps: int = 0) -> float:
+    """The table's training seconds of a cell: encoding for the cache, steps, validations.
+    ``done_steps``: steps already checkpointed (a resumed cell trains the rest only)."""
     c = cell.config
     forward = encoder_forward_seconds(c.model.name, c.model.image_size)
     per_step = c.optim.batch_size * c.optim.accumulation
-    validations = math.ceil(c.optim.steps / max(1, c.eval.every)) if val_slices else 0
+    done = min(max(done_steps, 0), c.optim.steps)
+    every = max(1, c.eval.every)
+    validations = (math.ceil(c.optim.steps / every) - done // every) if val_slices else 0
     cached = c.strategy.component == "decoder" and not c.data.augment and c.run.cache_embeddings != "off"
     if cached:  # each slice is encoded once (validation slices too), then steps cost the decoder only
         seen = min(train_slices, c.optim.steps * per_step)
@@ -148,22 +166,25 @@ def table_train_seconds(cell: Cell, train_slices: int, val_slices: int) -> float
         factor = ENCODER_STEP_FACTOR.get(c.strategy.method, DEFAULT_STEP_FACTOR)
         step = forward + DECODER_STEP_S if c.strategy.component == "decoder" else forward * factor
         setup, validation = 0.0, forward * val_slices
-    return setup + step * per_step * c.optim.steps + validations * validation
+    return setup + step * per_step * (c.optim.steps - done) + validations * validation
 
 
 def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: int,
-                  rates: dict[tuple, float] | None = None, scale: float | None = None) -> Estimate:
+                  rates: dict[tuple, float] | None = None, scale: float | None = None,
+                  done_steps: int = 0) -> Estimate:
     """Seconds to train and score one cell (see the module docstring).
 
     ``rates``: measured seconds per step by `cell_kind` (used when the cell's kind has
-    one); ``scale``: the `calibration` of this machine, applied to table figures.
+    one); ``scale``: the `calibration` of this machine, applied to table figures;
+    ``done_steps``: steps an interrupted cell has checkpointed (`checkpoint_step`).
     """
     c = cell.config
     inference = encoder_forward_seconds(c.model.name, c.model.image_size) * score_slices
     measured = (rates or {}).get(cell_kind(cell))
+    left = c.optim.steps - min(max(done_steps, 0), c.optim.steps)
     if measured is not None:
-        return Estimate(CELL_OVERHEAD_S + measured * c.optim.steps + inference * (scale or 1.0), "measured")
-    seconds = table_train_seconds(cell, train_slices, val_slices) + inference
+        return Estimate(CELL_OVERHEAD_S + measured * left + inference * (scale or 1.0), "measured")
+    seconds = table_train_seconds(cell, train_slices, val_slices, done_steps) + inference
     if scale is not None and c.run.device != "cuda":
         return Estimate(CELL_OVERHEAD_S + seconds * scale, f"table x{scale:.2g}")
     return Estimate(CELL_OVERHEAD_S + seconds, "CPU table" if c.run.device == "cuda" else "table")

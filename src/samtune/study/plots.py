@@ -40,6 +40,16 @@ def _main_shots(aggregates: list[Aggregate]) -> int | None:
     return None if None in values else max(values)  # type: ignore[type-var]
 
 
+def _short_names(chosen: list[Aggregate], strategies: list[str]) -> tuple[list[str], str]:
+    """Strategy labels without the backbone prefix when every cell has the same backbone."""
+    backbones = {a.backbone for a in chosen}
+    if len(backbones) != 1:
+        return strategies, ""
+    (backbone,) = backbones
+    prefix = backbone + "/"
+    return [s[len(prefix):] if s.startswith(prefix) else s for s in strategies], backbone
+
+
 def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
     plt = _pyplot()
     shots = _main_shots(aggregates)
@@ -50,16 +60,25 @@ def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
     width = 0.8 / len(datasets)
     figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(strategies) * max(1, len(datasets)) + 2), 4.2))
     for j, dataset in enumerate(datasets):
-        xs, ys, errors = [], [], []
+        xs, ys, errors, missing = [], [], [], []
         for i, strategy in enumerate(strategies):
             entry = by_key.get((strategy, dataset))
+            x = i - 0.4 + width * (j + 0.5)
             if entry is not None and entry.dice is not None:
-                xs.append(i - 0.4 + width * (j + 0.5))
+                xs.append(x)
                 ys.append(entry.dice)
                 errors.append(entry.std or 0.0)
+            elif entry is not None:  # no finished run: say why the bar is missing
+                missing.append((x, "failed" if entry.n_failed else "pending"))
         axes.bar(xs, ys, width, yerr=errors, capsize=2, label=dataset)
-    axes.set_xticks(range(len(strategies)), strategies, rotation=60, ha="right", fontsize=8)
-    title = "mean Dice per strategy" + (f" on {datasets[0]}" if len(datasets) == 1 else "")
+        for x, word in missing:
+            axes.text(x, 0.02, word, rotation=90, ha="center", va="bottom", fontsize=8,
+                      color="tab:red" if word == "failed" else "0.4")
+    axes.set_xlim(-0.6, len(strategies) - 0.4)
+    labels, backbone = _short_names(chosen, strategies)
+    axes.set_xticks(range(len(strategies)), labels, rotation=60 if backbone == "" else 30, ha="right", fontsize=8)
+    title = "mean Dice per strategy" + (f" of {backbone}" if backbone else "")
+    title += f" on {datasets[0]}" if len(datasets) == 1 else ""
     title += f" ({shots} training cases)" if shots is not None else ""
     axes.set(ylabel="Dice", ylim=(0, 1), title=title)
     if len(datasets) > 1:
@@ -68,8 +87,16 @@ def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
     plt.close(figure)
 
 
+def _count_label(value: float, _position: int) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value / 1e3:g}K" if value >= 1e3 else f"{value:g}"
+
+
 def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     shots = _main_shots(aggregates)
     chosen = [a for a in aggregates if a.shots == shots and a.dice is not None and a.trainable]
     datasets = list(dict.fromkeys(a.dataset for a in aggregates))
@@ -82,6 +109,9 @@ def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
             axes.scatter(a.trainable, a.dice, marker=MARKERS.get(a.method, "*"), s=46, edgecolors=colours[a.backbone],
                          facecolors=colours[a.backbone] if filled else "none")
         axes.set(xscale="log", xlabel="trainable parameters", ylabel="Dice", ylim=(0, 1.02), title=dataset)
+        # Only decades get labels (1M, 10M): minor labels of a short log range collide.
+        axes.xaxis.set_major_formatter(FuncFormatter(_count_label))
+        axes.xaxis.set_minor_formatter(NullFormatter())
     from matplotlib.patches import Patch
 
     handles = [Patch(color=colours[b], label=b) for b in backbones]

@@ -34,7 +34,15 @@ from typing import Any, Callable
 from samtune.configs import save_config
 from samtune.errors import DataError, UserError
 from samtune.study.config import StudyConfig
-from samtune.study.cost import Estimate, calibration, count_slices, estimate_cell, format_seconds, measured_rates
+from samtune.study.cost import (
+    Estimate,
+    calibration,
+    checkpoint_step,
+    count_slices,
+    estimate_cell,
+    format_seconds,
+    measured_rates,
+)
 from samtune.study.grid import Cell, expand_cells
 from samtune.study.state import (
     EVAL_DIR,
@@ -102,7 +110,8 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
             if entry.cell.shots is not None and c["groups"]:
                 train = round(train * min(entry.cell.shots, c["groups"]) / c["groups"])
             scored = c["test"] if entry.cell.score_source else c["val"]
-            entry.estimate = estimate_cell(entry.cell, train, c["val"], scored, rates, scale)
+            done = checkpoint_step(entry.cell, out_dir) if entry.status == "resume" else 0
+            entry.estimate = estimate_cell(entry.cell, train, c["val"], scored, rates, scale, done)
     return planned
 
 

@@ -88,14 +88,25 @@ def table_rows(aggregates: list[Aggregate], shots: int | None) -> tuple[list[str
     return datasets, rows
 
 
+def _across(row: dict[str, Any], datasets: list[str]) -> str:
+    """Mean Dice over the datasets with its range: the spread between, e.g., two directions."""
+    values = [row["cells"][d].dice for d in datasets if row["cells"][d] is not None]
+    if len(values) < len(datasets) or any(v is None for v in values):
+        return "-"
+    return f"{sum(values) / len(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+
 def format_table(aggregates: list[Aggregate], shots: int | None) -> str:
     datasets, rows = table_rows(aggregates, shots)
+    across = len(datasets) > 1
     lines = [
-        "| strategy | trainable | " + " | ".join(datasets) + " | mean rank |",
-        "|---|---:|" + "---:|" * len(datasets) + "---:|",
+        "| strategy | trainable | " + " | ".join(datasets) + (" | mean (range)" if across else "") + " | mean rank |",
+        "|---|---:|" + "---:|" * (len(datasets) + across) + "---:|",
     ]
     for row in rows:
         cells = [_cell_text(row["cells"][d], d in row["best"]) if row["cells"][d] else "-" for d in datasets]
+        if across:
+            cells.append(_across(row, datasets))
         rank = "-" if row["mean_rank"] is None else f"{row['mean_rank']:.1f}"
         if row["mean_rank"] is not None and row["ranked_in"] < len(datasets):
             rank += f" ({row['ranked_in']} of {len(datasets)})"
@@ -121,7 +132,8 @@ def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], titl
     where = " and ".join(sorted(scored_on)) or "val"
     parts.append(
         f"Mean Dice over the cases of each dataset's {where} source, averaged over classes "
-        f"({_std_note(aggregates)}). Bold: the best of each column. Mean rank: 1 is best, over the datasets. "
+        f"({_std_note(aggregates)}). Bold: the best of each column. With several datasets, `mean (range)` is "
+        "the mean over them and the lowest and highest of them. Mean rank: 1 is best, over the datasets. "
         "`trainable`: trainable parameters. Per-cell figures (IoU, HD95, NSD, time, memory) are in results.csv."
     )
     if "val" in scored_on:
