@@ -34,7 +34,7 @@ def read_rows(out):
 @pytest.fixture(scope="module")
 def study(disc_sources, tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    data = study_dict(disc_sources, per_method={"lora": ["strategy.blocks=[40]"]})  # the decoder ignores blocks
+    data = study_dict(disc_sources, per_method={"lora": ["strategy.options.blocks=[40]"]})  # the decoder ignores blocks
     path = write_study(root / "tiny.yaml", data)
     out = root / "out"
     outcome = run_study(load_study(path), out, log=lambda line: None)

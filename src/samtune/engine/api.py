@@ -23,7 +23,7 @@ from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
 from samtune.errors import ConfigError
 from samtune.methods.checkpoint import save_tuning
 from samtune.methods.registry import get_method
-from samtune.methods.strategy import MethodOptions, Strategy, apply_strategy, parameter_count
+from samtune.methods.strategy import Strategy, apply_strategy, parameter_count
 from samtune.models.registry import create_model, get_spec
 
 PRETRAINED_MASK_OUTPUTS = 3  # SAM's decoder: 3 multimask tokens (+1 single-mask token)
@@ -36,13 +36,11 @@ def seed_everything(seed: int) -> None:
 
 
 def build_strategy(config: TrainConfig) -> Strategy:
+    """The strategy of a configuration; its options load strictly into the method's own
+    dataclass (an option the method does not take is a ConfigError naming it)."""
     s = config.strategy
-    accepted = get_method(s.method).options
-    candidates = {"rank": s.rank, "alpha": s.alpha, "dropout": s.dropout, "blocks": s.blocks,
-                  "adapter_init": s.adapter_init}
-    options = {k: v for k, v in candidates.items() if k in accepted and v is not None}
-    return Strategy(backbone=config.model.name, component=s.component, method=s.method,
-                    options=MethodOptions(**options))
+    options = get_method(s.method).load_options(s.options)
+    return Strategy(backbone=config.model.name, component=s.component, method=s.method, options=options)
 
 
 def model_overrides(config: TrainConfig, num_classes: int) -> dict[str, Any]:

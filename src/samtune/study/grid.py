@@ -100,6 +100,8 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
         if getattr(dataset, key) is not None:
             setattr(data, key, copy.copy(getattr(dataset, key)))
     train = apply_train_overrides(train, backbone.overrides, "backbone overrides")
+    if train.strategy.method != method:  # the recipe's method options belong to its own method
+        train.strategy.options = {}
     train = apply_train_overrides(train, config.per_method.get(method, []), "per_method overrides")
     train.model.name = backbone.model or ""
     train.model.checkpoint = _absolute((init.checkpoint if init else None) or backbone.checkpoint)
