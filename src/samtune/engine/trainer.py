@@ -24,11 +24,12 @@ from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
 from samtune.engine.objective import SegmentationObjective, foreground_dice
 from samtune.engine.progress import Progress
-from samtune.engine.run_dir import MetricsLog, plot_curves, write_json
+from samtune.engine.run_dir import MetricsLog, plot_curves
 from samtune.engine.schedule import build_scheduler
 from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
 from samtune.methods.strategy import trainable_parameters
 from samtune.methods.tuning import train_mode
+from samtune.runs.layout import RunLayout
 
 
 @dataclass
@@ -152,8 +153,9 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
         self.cache = EmbeddingCache(model.image_encoder) if settings.use_cache else None
-        self.log = MetricsLog(run_dir / "metrics.jsonl", enabled=dist.is_main,
-                              tensorboard=run_dir / "tensorboard" if settings.tensorboard else None)
+        self.layout = RunLayout(run_dir)
+        self.log = MetricsLog(self.layout.metrics_path, enabled=dist.is_main,
+                              tensorboard=self.layout.tensorboard_dir if settings.tensorboard else None)
         self.progress = Progress(settings.steps, settings.log_every, enabled=dist.is_main)
         self.step = 0
         self.best_dice: float | None = None
@@ -195,10 +197,10 @@ class Trainer:
 
     def save_checkpoint(self, name: str = "last") -> None:
         if self.dist.is_main:
-            save_training_state(self.run_dir / "state" / f"{name}.pt", self.state_dict())
+            save_training_state(self.layout.state_file(name), self.state_dict())
 
     def resume(self) -> None:
-        self.load_state_dict(load_training_state(self.run_dir / "state" / "last.pt"))
+        self.load_state_dict(load_training_state(self.layout.state_file("last")))
 
     # ------------------------------------------------------------------ loop
     def _autocast(self):
@@ -259,8 +261,8 @@ class Trainer:
         self.save_checkpoint("last")
         if self.dist.is_main:
             if self.best_step is None:  # no validation: the last weights are the result
-                self.save_weights(self.core, self.run_dir / "weights")
-            plot_curves(self.log.records(), self.run_dir / "curves.png")
+                self.save_weights(self.core, self.layout.weights_dir)
+            plot_curves(self.log.records(), self.layout.curves_path)
         final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
         return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
                            self.log.records() if self.dist.is_main else [])
@@ -288,7 +290,7 @@ class Trainer:
         if improved:
             self.best_dice, self.best_step, self.bad_validations = dice, self.step, 0
             if self.dist.is_main:
-                self.save_weights(self.core, self.run_dir / "weights")
+                self.save_weights(self.core, self.layout.weights_dir)
         else:
             self.bad_validations += 1
         self.log.write({"step": self.step, "val_dice": dice, "best": improved})

@@ -35,6 +35,7 @@ import numpy as np
 from samtune.atomic import atomic_path
 from samtune.evaluation.metrics import METRIC_NAMES
 from samtune.study.grid import Cell
+from samtune.runs.layout import RunLayout
 from samtune.study.state import EVAL_DIR, PEAK_GPU_FILE, read_failure, run_dir
 
 RESULT_COLUMNS = (
@@ -78,7 +79,7 @@ def cell_row(out_dir: Path, cell: Cell) -> dict[str, Any]:
         "seed": cell.seed, "shots": cell.shots if cell.shots is not None else "all", "scored_on": cell.scored_on,
         "run_dir": str(directory),
     }
-    summary = _read_json(directory / "summary.json")
+    summary = _read_json(RunLayout(directory).summary_path)
     if summary:
         for key in ("trainable_parameters", "total_parameters", "train_seconds", "steps", "best_val_dice",
                     "peak_rss_mb"):
