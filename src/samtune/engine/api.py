@@ -115,10 +115,10 @@ def train(
     layout = RunLayout(run_dir)
     if resume:
         run = RunDir.open(run_dir)
+        config = from_dict(TrainConfig, run.config_data(), str(layout.config_path))
         if not layout.has_checkpoint():
             raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
                             f"samtune train CONFIG --out {layout.path} --overwrite")
-        config = from_dict(TrainConfig, run.config_data(), str(layout.config_path))
     else:
         check_output_folder(layout.path, overwrite)
     assert config is not None

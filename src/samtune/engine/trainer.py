@@ -22,11 +22,13 @@ from torch import nn
 
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
-from samtune.engine.objective import SegmentationObjective, foreground_dice
+from samtune.engine.objective import SegmentationObjective
 from samtune.engine.progress import Progress
 from samtune.engine.run_dir import MetricsLog, plot_curves
 from samtune.engine.schedule import build_scheduler
 from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
+from samtune.evaluation.accumulator import mean_dice
+from samtune.evaluation.metrics import DEFAULT_BOTH_EMPTY
 from samtune.methods.strategy import trainable_parameters
 from samtune.methods.tuning import train_mode
 from samtune.runs.layout import RunLayout
@@ -269,19 +271,20 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean foreground Dice over validation samples (both-empty pairs are skipped)."""
+        """Validation Dice as `samtune eval` computes it (`samtune.evaluation.mean_dice`): per
+        class the mean over validation slices, both-empty slices scoring 1, then the mean
+        over classes; NaN when nothing could be scored."""
         train_mode(self.core, False)
-        scores = []
+        pairs = []
         for item in self.val_items:
             batch = _to_device(collate([item]), self.device)
             with self._autocast():
                 embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)
-            dice = foreground_dice(self.objective.predict(logits.float()), self.objective.truth(batch),
-                                   self.objective.eval_classes)
-            scores.append(dice)
-        values = torch.cat(scores)
-        return float(torch.nanmean(values)) if not torch.isnan(values).all() else float("nan")
+            pred, truth = self.objective.predict(logits.float()).cpu().numpy(), self.objective.truth(batch).cpu().numpy()
+            pairs.extend(zip(pred, truth))
+        dice = mean_dice(pairs, self.objective.eval_classes, both_empty=DEFAULT_BOTH_EMPTY)
+        return float("nan") if dice is None else dice
 
     def _validate(self) -> bool:
         """Validate, keep the best weights; True when early stopping triggers."""

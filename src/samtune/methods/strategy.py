@@ -9,13 +9,16 @@ says, in this order:
    stay frozen. ``component="encoder+decoder"``: image encoder and mask decoder. The
    prompt encoder is frozen in both, as in the study (its point/box embeddings are
    tiny and pretrained on far more prompts than any fine-tuning set holds).
-3. When the number of mask outputs differs from the pretrained decoder's
-   (``num_classes_changed=True``), the decoder's output heads always train, whatever
+3. When the decoder's outputs change meaning (``num_classes_changed=True``; training
+   passes it for every automatic task, where each output is one class instead of one of
+   SAM's granularities, even when the count equals SAM's 3 multimask outputs, e.g. 2
+   foreground classes + background), the decoder's output heads always train, whatever
    the method: ``mask_tokens``, ``output_hypernetworks_mlps`` and
-   ``iou_prediction_head`` (see `NEW_HEAD_MODULES`). They are (re)initialised for the new
-   classes, and a random head left frozen (a bug of the study's adapter mode) can
-   never learn. ``iou_token`` keeps its pretrained meaning (one token read by the IoU
-   head) and follows the method like any other parameter.
+   ``iou_prediction_head`` (see `NEW_HEAD_MODULES`). Heads for a new number of outputs
+   are (re)initialised from the pretrained ones, and a head left frozen (a bug of the
+   study's adapter mode) could never learn its new meaning. ``iou_token`` keeps its
+   pretrained meaning (one token read by the IoU head) and follows the method like any
+   other parameter.
 4. Parts kept in eval mode whatever ``model.train()`` says (see `tuning.keep_in_eval`):
    components that do not train at all, and every BatchNorm layer (TinyViT's conv
    stages and depthwise convs). BatchNorm running statistics stay the pretrained ones

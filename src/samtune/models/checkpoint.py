@@ -41,33 +41,32 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass the path of an existing weights file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from samtune.models.safetensors_check import read_checked
 
         try:
-            raw = load_file(str(path), device="cpu")
-        except Exception as error:  # safetensors raises its own error types per version
+            return unwrap_state_dict(read_checked(path), source=str(path))  # read_checked refuses NaN/inf
+        except ValueError as error:
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {error}") from None
-    else:
-        try:
-            with warnings.catch_warnings():  # torch warns about pickle protocols; we report the outcome
-                warnings.simplefilter("ignore")
-                raw = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            found = _unsafe_globals(path) or _globals_in_message(str(error))
-            if found:
-                raise CheckpointError(
-                    f"refusing to load {path}: the file holds Python objects, not only tensors ({found[0]}), and "
-                    "was refused for safety (loading it could run code); re-save it as a plain state dict or as "
-                    ".safetensors"
-                ) from None
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols; we report the outcome
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = _unsafe_globals(path) or _globals_in_message(str(error))
+        if found:
             raise CheckpointError(
-                f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint"
+                f"refusing to load {path}: the file holds Python objects, not only tensors ({found[0]}), and "
+                "was refused for safety (loading it could run code); re-save it as a plain state dict or as "
+                ".safetensors"
             ) from None
-        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-            raise CheckpointError(
-                f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint "
-                f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-            ) from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
     state = unwrap_state_dict(raw, source=str(path))
     check_finite(state, str(path))
     return state

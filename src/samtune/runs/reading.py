@@ -29,6 +29,9 @@ REQUIRED_KEYS = ("model.name", "strategy.method", "strategy.component", "task.mo
 LEGACY_OPTION_KEYS = ("rank", "alpha", "dropout", "blocks", "adapter_init")
 
 
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list"}
+
+
 class RunError(UserError):
     """A run directory file is missing or damaged."""
 
@@ -137,8 +140,8 @@ class RunDir(RunLayout):
         if not found or value is None:
             return default
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(self.config_path, f"'{key}' should be a {names}, got {value!r}")
+            names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
+            raise self.fail(self.config_path, f"'{key}' should be {names}, got {value!r}")
         return value
 
     def _numbers(self, key: str, kind: type) -> tuple | None:
