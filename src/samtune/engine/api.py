@@ -119,8 +119,6 @@ def train(
         if not layout.has_checkpoint():
             raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
                             f"samtune train CONFIG --out {layout.path} --overwrite")
-    else:
-        check_output_folder(layout.path, overwrite)
     assert config is not None
     if device is not None:
         config.run.device = device
@@ -131,6 +129,8 @@ def train(
     device = resolve_device(config.run.device)
     dist = init_distributed(device)
     try:
+        if not resume and dist.is_main:  # other ranks could see the folder rank 0 has just created
+            check_output_folder(layout.path, overwrite)
         seed_everything(config.run.seed)
         spec = get_spec(config.model.name)
         image_size = config.model.image_size or spec.image_size
