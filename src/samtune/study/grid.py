@@ -22,6 +22,7 @@ from pathlib import Path
 
 from samtune.engine.config import TrainConfig
 from samtune.errors import ConfigError
+from samtune.methods.registry import get_method
 from samtune.study.config import (
     BackboneConfig,
     DatasetConfig,
@@ -108,6 +109,10 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
     if backbone.image_size is not None:
         train.model.image_size = backbone.image_size
     train.strategy.component, train.strategy.method = component, method
+    try:  # refused before any cell runs, not when the cell trains
+        get_method(method).load_options(train.strategy.options)
+    except ConfigError as error:
+        raise ConfigError(f"{method} cells: {error}") from None
     train.run.seed = seed
     data = train.data
     if split_dir is None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from samtune.atomic import atomic_path
 from samtune.evaluation.metrics import METRIC_NAMES
+from samtune.evaluation.report import SUMMARY_FILE as REPORT_SUMMARY
 from samtune.study.grid import Cell
 from samtune.runs.layout import RunLayout
 from samtune.study.state import EVAL_DIR, PEAK_GPU_FILE, read_failure, run_dir
@@ -86,7 +87,7 @@ def cell_row(out_dir: Path, cell: Cell) -> dict[str, Any]:
             row[key] = summary.get(key)
     gpu = _read_json(directory / PEAK_GPU_FILE)
     row["peak_gpu_mb"] = gpu.get("peak_gpu_mb") if gpu else None
-    scored = _read_json(directory / EVAL_DIR / "summary.json")
+    scored = _read_json(directory / EVAL_DIR / REPORT_SUMMARY)
     failure = read_failure(out_dir, cell)
     if failure:
         row["status"], row["error"] = "failed", f"{failure['stage']}: {failure['error']}"

@@ -31,6 +31,7 @@ from typing import Any
 from samtune.configs import from_dict
 from samtune.engine.config import TrainConfig
 from samtune.errors import UserError
+from samtune.evaluation.report import SUMMARY_FILE as REPORT_SUMMARY
 from samtune.runs import RunDir, RunLayout, write_json
 from samtune.study.grid import Cell
 
@@ -86,7 +87,7 @@ def cell_status(out_dir: Path, cell: Cell) -> tuple[str, list[str]]:
         return "stale", differences
     if not trained:
         return "resume", []
-    if not (directory / EVAL_DIR / "summary.json").is_file():
+    if not (directory / EVAL_DIR / REPORT_SUMMARY).is_file():
         return "score", []
     return "done", []
 
