@@ -277,3 +277,27 @@ def test_resume_of_a_damaged_run_is_refused(automatic_run, tmp_path, refused):
     refused(["train", "--resume", run], watch=[tmp_path], names=["lacks 'strategy.method'"])
     whole = damaged_copy(automatic_run, tmp_path / "whole", lambda r: None)  # state/ left out of the copy
     refused(["train", "--resume", whole], watch=[tmp_path], names=[str(whole / "state" / "last.pt"), "nothing to resume"])
+
+
+# ------------------------------------------------------- train: validate, then write
+def train_argv(out, data, *overrides: str) -> list:
+    argv = ["train", "default", "--out", out, "--set", "model.name=tiny_vit_test", "--set", f"data.train={data}",
+            "--set", "run.device=cpu", "--set", "strategy.component=decoder", "--set", "strategy.method=full"]
+    for text in overrides:
+        argv += ["--set", text]
+    return argv
+
+
+def test_train_refuses_before_creating_the_run_and_the_fixed_rerun_needs_no_overwrite(inputs, tmp_path, refused):
+    out = tmp_path / "run"
+    refused(train_argv(out, tmp_path / "typo"), watch=[tmp_path], names=[str(tmp_path / "typo")])
+    nan = write_checkpoint("NaN tensor", tmp_path / "nan.pth")
+    refused(train_argv(out, inputs["data"], f"model.checkpoint={nan}"), watch=[tmp_path], names=[str(nan), "NaN"])
+    (tmp_path / "file").write_text("x")
+    refused(train_argv(tmp_path / "file", inputs["data"]), watch=[tmp_path], names=[str(tmp_path / "file")])
+    assert not out.exists()
+    from samtune.cli.main import main
+
+    steps = ["optim.steps=1", "optim.warmup_steps=0", "run.log_every=1", "run.checkpoint_every=1"]
+    assert main([str(a) for a in train_argv(out, inputs["data"], *steps)]) == 0
+    assert (out / "weights" / "tuning.safetensors").is_file() and (out / "summary.json").is_file()
