@@ -69,9 +69,12 @@ def test_flat_strategy_options_of_older_runs_move_into_options(run_copy):
                           "blocks": None, "adapter_init": "zero"}
     (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
     data = RunDir.open(run_copy).config_data()
-    assert data["strategy"] == {"component": "decoder", "method": "lora",
-                                "options": {"rank": 8, "alpha": 4.0, "dropout": 0.0, "blocks": None}}
+    # dropout 0 and blocks None were lora's defaults; adapter_init was never lora's
+    assert data["strategy"] == {"component": "decoder", "method": "lora", "options": {"rank": 8, "alpha": 4.0}}
     assert from_dict(TrainConfig, data).strategy.options["rank"] == 8
+    config["strategy"].update(rank=4, alpha=4.0)  # all defaults (alpha = rank): as a run written today
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    assert RunDir.open(run_copy).config_data()["strategy"]["options"] == {}
     config["strategy"]["method"] = "full"  # full took none of them: all dropped, as at training time
     (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
     assert RunDir.open(run_copy).config_data()["strategy"]["options"] == {}

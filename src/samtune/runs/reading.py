@@ -69,21 +69,25 @@ def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
 def migrate_legacy(data: dict[str, Any]) -> dict[str, Any]:
     """Move flat strategy options (rank: 4, ...) of older runs into strategy.options.
 
-    Those runs saved every option with its default; the ones their method does not take
-    were unused then and are dropped here, as they were at training time.
+    Those runs saved every option with its default. Options their method does not take
+    were unused then and are dropped; so are values equal to the method's defaults (alpha
+    equal to rank is LoRA's default, alpha = None), so an old run's configuration compares
+    equal to the same configuration written today (a study does not see it as changed).
     """
     strategy = data.get("strategy")
     if not isinstance(strategy, dict) or not any(k in strategy for k in LEGACY_OPTION_KEYS):
         return data
     from samtune.methods.registry import get_method
 
-    taken = get_method(str(strategy.get("method", "full"))).options
+    method = get_method(str(strategy.get("method", "full")))
     options = dict(strategy.get("options") or {})
-    for key in LEGACY_OPTION_KEYS:
-        if key in strategy:
-            value = strategy.pop(key)
-            if key in taken and key not in options:
-                options[key] = value
+    flat = {key: strategy.pop(key) for key in LEGACY_OPTION_KEYS if key in strategy}
+    for key, value in flat.items():
+        default = method.defaults.get(key)
+        if key == "alpha" and default is None and value == flat.get("rank", method.defaults.get("rank")):
+            continue
+        if key in method.options and key not in options and value != default:
+            options[key] = value
     strategy["options"] = options
     return data
 
