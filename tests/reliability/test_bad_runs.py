@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import shutil
 import struct
 from pathlib import Path
@@ -120,7 +121,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, list[str]]] = {
     "record bad option": (lambda r: edit_json(r / RECORD, lambda d: d["strategy"].update(options={"rnak": 2})),
                           RECORD, ["rnak", "it takes: none"]),
     "weights missing": (lambda r: (r / WEIGHTS).unlink(), WEIGHTS, ["missing"]),
-    "weights garbage": (lambda r: (r / WEIGHTS).write_bytes(os.urandom(4096)), WEIGHTS,
+    "weights garbage": (lambda r: (r / WEIGHTS).write_bytes(random.Random(2).randbytes(4096)), WEIGHTS,
                         ["not a safetensors file (header too large)", "incomplete"]),
     "weights truncated": (lambda r: (r / WEIGHTS).write_bytes((r / WEIGHTS).read_bytes()[:-400]), WEIGHTS,
                           ["truncated"]),
@@ -205,15 +206,15 @@ def write_checkpoint(kind: str, path: Path) -> Path:
         torch.save({"image_encoder.w": torch.tensor([1.0, float("nan")])}, path)
     elif kind == "inf tensor":
         torch.save({"model": {"mask_decoder.b": torch.tensor([float("-inf")])}}, path)
-    elif kind == "garbage":
-        path.write_bytes(os.urandom(2048))
+    elif kind == "garbage":  # bytes on which torch's unpickler raises IndexError
+        path.write_bytes(random.Random(2).randbytes(2048))
     elif kind == "truncated zip":
         torch.save(state, path)
         path.write_bytes(path.read_bytes()[:200])
     elif kind == "NaN safetensors":
         save_file({"image_encoder.w": torch.tensor([float("nan")])}, str(path))
     elif kind == "garbage safetensors":
-        path.write_bytes(os.urandom(512))
+        path.write_bytes(random.Random(1).randbytes(512))
     return path
 
 
