@@ -28,7 +28,7 @@ def test_eval_run_argument_errors(automatic_run, tmp_path, capsys):
         (["eval", "--data", "x", *out], "--data and --split go with --run"),
         (["eval", "--run", str(automatic_run), "--pred", "p", *out], "drop --pred/--gt"),
         (["eval", "--run", str(automatic_run), "--classes", "1=a", *out], "class names come from the run"),
-        (["eval", "--run", str(tmp_path), *out], "is not a finished training run"),
+        (["eval", "--run", str(tmp_path), *out], "is not a training run: it has no config.yaml"),
         (["eval", "--run", str(automatic_run), "--data", str(tmp_path / "nowhere"), *out], "data source not found"),
     ]
     for args, message in cases:

@@ -101,7 +101,7 @@ def test_cli_errors_exit_2(disc_data, tmp_path, capsys):
     (tmp_path / "busy" / "file").write_text("keep me")
     recipe.write_text(f"model:\n  name: tiny_vit_test\ndata:\n  train: {disc_data['train']}\n")
     assert main(["train", str(recipe), "--out", str(tmp_path / "busy")]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
     assert (tmp_path / "busy" / "file").read_text() == "keep me"
     if not torch.cuda.is_available():
         assert main(["train", str(recipe), "--out", str(tmp_path / "z"), "--device", "cuda"]) == 2

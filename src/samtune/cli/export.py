@@ -34,12 +34,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def find_tuning_dir(source: Path) -> Path:
-    """`source` itself, or the one directory below it (up to two levels) with tuning.json."""
+    """A run directory's weights/ (the run checked through `samtune.runs.RunDir`), else `source`
+    itself or the one directory below it (up to two levels) with tuning.json."""
     from samtune.errors import UserError
     from samtune.methods.checkpoint import RECORD_FILE
+    from samtune.runs import RunDir, RunLayout
 
     if not source.is_dir():
         raise UserError(f"{source} is not a directory; pass a run directory or a tuning directory")
+    if RunLayout(source).config_path.is_file():
+        run = RunDir.open(source)
+        _ = run.record, run.tensors  # one line naming a missing or damaged file
+        return run.weights_dir
     if (source / RECORD_FILE).is_file():
         return source
     found = sorted(p.parent for p in [*source.glob(f"*/{RECORD_FILE}"), *source.glob(f"*/*/{RECORD_FILE}")])

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from samtune.errors import DataError
+from samtune.errors import ConfigError, DataError
 
 Normalization = Literal["imagenet", "minmax"]
 NORMALIZATIONS: tuple[str, ...] = ("imagenet", "minmax")
@@ -212,3 +212,18 @@ def intensity_range(
     if percentiles is not None:
         array = _clip_percentiles(array.astype(np.float64), percentiles)
     return float(array.min()), float(array.max())
+
+
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    """A CT window preset name or "level,width" -> (level, width); None stays None."""
+    if text is None:
+        return None
+    if text in CT_WINDOWS:
+        return CT_WINDOWS[text]
+    try:
+        level, width = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"data.window '{text}' is neither a preset ({', '.join(CT_WINDOWS)}) nor 'level,width'"
+        ) from None
+    return level, width

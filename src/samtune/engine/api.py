@@ -13,18 +13,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from samtune.configs import from_dict, load_yaml, save_config
+from samtune.configs import from_dict
 from samtune.engine.config import TrainConfig
 from samtune.engine.data import build_training_data, eval_sample, training_sample
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective import SegmentationObjective
-from samtune.engine.run_dir import prepare_run_dir, tensorboard_available, write_json, write_run_info
+from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
-from samtune.errors import ConfigError
+from samtune.errors import ConfigError, UserError
 from samtune.methods.checkpoint import save_tuning
 from samtune.methods.registry import get_method
-from samtune.methods.strategy import MethodOptions, Strategy, apply_strategy, parameter_count
+from samtune.methods.strategy import Strategy, apply_strategy, parameter_count
 from samtune.models.registry import create_model, get_spec
+from samtune.outputs import check_output_folder
+from samtune.runs import RunDir, RunLayout
 
 PRETRAINED_MASK_OUTPUTS = 3  # SAM's decoder: 3 multimask tokens (+1 single-mask token)
 
@@ -36,13 +38,11 @@ def seed_everything(seed: int) -> None:
 
 
 def build_strategy(config: TrainConfig) -> Strategy:
+    """The strategy of a configuration; its options load strictly into the method's own
+    dataclass (an option the method does not take is a ConfigError naming it)."""
     s = config.strategy
-    accepted = get_method(s.method).options
-    candidates = {"rank": s.rank, "alpha": s.alpha, "dropout": s.dropout, "blocks": s.blocks,
-                  "adapter_init": s.adapter_init}
-    options = {k: v for k, v in candidates.items() if k in accepted and v is not None}
-    return Strategy(backbone=config.model.name, component=s.component, method=s.method,
-                    options=MethodOptions(**options))
+    options = get_method(s.method).load_options(s.options)
+    return Strategy(backbone=config.model.name, component=s.component, method=s.method, options=options)
 
 
 def model_overrides(config: TrainConfig, num_classes: int) -> dict[str, Any]:
@@ -53,6 +53,19 @@ def model_overrides(config: TrainConfig, num_classes: int) -> dict[str, Any]:
     if config.task.mode == "automatic":
         overrides["num_multimask_outputs"] = num_classes + 1
     return overrides
+
+
+def heads_change(config: TrainConfig, overrides: dict[str, Any]) -> bool:
+    """Whether the decoder's output heads must train: always in automatic mode.
+
+    There each mask output means one class, not one of SAM's granularities (whole, part,
+    sub-part), so the heads learn a new task even when the count happens to equal SAM's 3
+    multimask outputs (2 foreground classes + background). Prompted runs keep SAM's
+    single-mask output and its meaning; their heads follow the method.
+    """
+    return config.task.mode == "automatic" or (
+        overrides.get("num_multimask_outputs", PRETRAINED_MASK_OUTPUTS) != PRETRAINED_MASK_OUTPUTS
+    )
 
 
 def _check(config: TrainConfig) -> None:
@@ -93,25 +106,31 @@ def train(
 ) -> TrainResult:
     """Train per `config` into `run_dir`; with `resume`, continue the run found there.
 
-    `device` (auto | cpu | cuda) replaces the configuration's run.device, e.g. to resume
-    on another machine; bit-identical resumption holds on the same device only.
+    Validate, then write: the output folder, the configuration, every data file, the model
+    and its checkpoint and the method's options are checked before the run directory is
+    created, so a refused run leaves the file system as it was (no --overwrite needed on
+    the rerun). `device` (auto | cpu | cuda) replaces the configuration's run.device, e.g.
+    to resume on another machine; bit-identical resumption holds on the same device only.
     """
-    run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     if resume:
-        config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
+        run = RunDir.open(run_dir)
+        config = from_dict(TrainConfig, run.config_data(), str(layout.config_path))
+        if not layout.has_checkpoint():
+            raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
+                            f"samtune train CONFIG --out {layout.path} --overwrite")
     assert config is not None
     if device is not None:
         config.run.device = device
     _check(config)
+    strategy = build_strategy(config)  # the method's options, strictly
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     device = resolve_device(config.run.device)
     dist = init_distributed(device)
     try:
-        if not resume and dist.is_main:
-            prepare_run_dir(run_dir, overwrite)
-            save_config(config, run_dir / "config.yaml")
-        barrier(dist)
+        if not resume and dist.is_main:  # other ranks could see the folder rank 0 has just created
+            check_output_folder(layout.path, overwrite)
         seed_everything(config.run.seed)
         spec = get_spec(config.model.name)
         image_size = config.model.image_size or spec.image_size
@@ -119,17 +138,21 @@ def train(
         overrides = model_overrides(config, data.num_classes)
         model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
-        changed = overrides.get("num_multimask_outputs", PRETRAINED_MASK_OUTPUTS) != PRETRAINED_MASK_OUTPUTS
-        strategy = build_strategy(config)
-        apply_strategy(model, strategy, num_classes_changed=changed)
+        apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides))
         model.to(device)
         trainable, total = parameter_count(model)
-        if dist.is_main and not resume:
-            write_run_info(run_dir, {"model": spec.name, "strategy": strategy.name, "labels": list(data.labels.classes),
-                                     "label_map": data.labels.describe(),
-                                     "trainable_parameters": trainable, "total_parameters": total,
-                                     "train_slices": len(data.train),
-                                     "val_slices": len(data.val) if data.val else 0, "model_overrides": overrides})
+        r = config.run
+        val_items = [eval_sample(data.val[i], data.prompts, r.seed) for i in range(len(data.val))] if data.val else None
+        # Everything is validated: only now is anything written.
+        if not resume and dist.is_main:
+            layout.create(overwrite)
+            layout.write_config(config)
+            layout.write_info({"model": spec.name, "strategy": strategy.name, "labels": list(data.labels.classes),
+                               "label_map": data.labels.describe(),
+                               "trainable_parameters": trainable, "total_parameters": total,
+                               "train_slices": len(data.train),
+                               "val_slices": len(data.val) if data.val else 0, "model_overrides": overrides})
+        barrier(dist)
         objective = SegmentationObjective(config.task.mode, data.num_classes, config.loss.dice, config.loss.ce)
         use_cache = config.run.cache_embeddings == "memory" or (
             config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
@@ -148,18 +171,17 @@ def train(
             train_ds.set_epoch(position // len(train_ds))
             return training_sample(train_ds[index], data.prompts, r.seed, position)
 
-        val_items = [eval_sample(data.val[i], data.prompts, r.seed) for i in range(len(data.val))] if data.val else None
 
         def save_weights(trained: nn.Module, directory: Path) -> None:
             save_tuning(trained, directory, overrides=overrides)
 
-        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, run_dir, device, dist,
+        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, layout.path, device, dist,
                           save_weights)
         if resume:
             trainer.resume()
         result = trainer.train()
         if dist.is_main:
-            write_json(run_dir / "summary.json", {
+            layout.write_summary({
                 "steps": result.steps, "best_val_dice": result.best_dice, "best_step": result.best_step,
                 "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
                 "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(device), "trainable_parameters": trainable,

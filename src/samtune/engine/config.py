@@ -7,7 +7,7 @@ configuration is saved as ``config.yaml`` in the run directory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass
@@ -22,11 +22,9 @@ class ModelConfig:
 class StrategyConfig:
     component: Literal["decoder", "encoder+decoder"] = "decoder"
     method: str = "full"  # full | adapter | lora | dora (see `samtune strategies`)
-    rank: int = 4
-    alpha: float = 4.0
-    dropout: float = 0.0
-    blocks: list[int] | None = None  # image-encoder blocks to adapt; None = all
-    adapter_init: Literal["zero", "study"] = "zero"
+    # The method's options, e.g. {rank: 8, blocks: [0, 1]} for lora; checked strictly against
+    # what the chosen method takes (`samtune.methods.options`); unset ones take its defaults.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

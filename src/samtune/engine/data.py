@@ -17,7 +17,7 @@ import torch
 from samtune.data.augment import AugmentConfig
 from samtune.data.dataset import SliceDataset, SliceDatasetConfig
 from samtune.data.labels import LabelMap, parse_label_spec
-from samtune.data.preprocess import CT_WINDOWS
+from samtune.data.intensity import parse_window
 from samtune.data.prompts import PromptConfig
 from samtune.data.sources import load_source
 from samtune.data.validate import check_source
@@ -34,20 +34,6 @@ class TrainingData:
     labels: LabelMap
     num_classes: int
     prompts: PromptConfig | None
-
-
-def parse_window(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    if text in CT_WINDOWS:
-        return CT_WINDOWS[text]
-    try:
-        level, width = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError(
-            f"data.window '{text}' is neither a preset ({', '.join(CT_WINDOWS)}) nor 'level,width'"
-        ) from None
-    return level, width
 
 
 def _empty_policy(text: str) -> str | float:

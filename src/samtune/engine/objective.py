@@ -72,15 +72,3 @@ class SegmentationObjective:
     @property
     def eval_classes(self) -> list[int]:
         return list(range(1, self.num_classes + 1)) if self.mode == "automatic" else [1]
-
-
-def foreground_dice(pred: torch.Tensor, truth: torch.Tensor, classes: list[int]) -> torch.Tensor:
-    """Dice per sample and class, [B, len(classes)]; NaN where both are empty."""
-    scores = []
-    for value in classes:
-        p = (pred == value).flatten(1).float()
-        t = (truth == value).flatten(1).float()
-        denominator = p.sum(1) + t.sum(1)
-        dice = 2 * (p * t).sum(1) / denominator.clamp_min(1)
-        scores.append(torch.where(denominator > 0, dice, torch.full_like(dice, float("nan"))))
-    return torch.stack(scores, dim=1)

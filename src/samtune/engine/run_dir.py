@@ -1,68 +1,15 @@
-"""The run directory: the contract between train, eval, predict and study.
-
-    RUN_DIR/
-      config.yaml        resolved training configuration
-      run.json           command line, versions, model spec, start time
-      state/last.pt      full training state (resume); state/best.pt likewise
-      weights/           trained weights (see samtune.methods: safetensors + JSON)
-      metrics.jsonl      one JSON object per logged step / validation
-      tensorboard/       the same scalars as TensorBoard events (when tensorboard is installed)
-      curves.png         loss and validation Dice curves
-      summary.json       final figures (best Dice, steps, wall time, peak memory)
+"""Training logs inside a run directory: `MetricsLog` (metrics.jsonl + TensorBoard events)
+and the curves plot. The layout itself (file names, creating, reading, checking) belongs
+to `samtune.runs`.
 """
 
 from __future__ import annotations
 
 import json
-import platform
-import shutil
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from samtune.atomic import atomic_path
-from samtune.errors import UserError
-
-
-def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
-    """Create an empty run directory; an existing non-empty one needs `overwrite`."""
-    path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"run directory {path} already exists; pass --overwrite to replace it or --resume {path} to continue it"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def versions() -> dict[str, str]:
-    import numpy
-    import torch
-
-    import samtune
-
-    found = {"samtune": samtune.__version__, "python": platform.python_version(), "torch": torch.__version__,
-             "numpy": numpy.__version__}
-    for name in ("monai", "SimpleITK", "safetensors"):
-        try:
-            module = __import__(name)
-            found[name] = getattr(module, "__version__", "?")
-        except ImportError:
-            pass
-    return found
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def write_run_info(run_dir: Path, extra: dict[str, Any]) -> None:
-    info = {"command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(), **extra}
-    write_json(run_dir / "run.json", info)
 
 
 def tensorboard_available() -> bool:

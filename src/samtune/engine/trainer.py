@@ -22,14 +22,17 @@ from torch import nn
 
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
-from samtune.engine.objective import SegmentationObjective, foreground_dice
-from samtune.engine.curves import plot_training_curves
+from samtune.engine.objective import SegmentationObjective
 from samtune.engine.progress import Progress
-from samtune.engine.run_dir import MetricsLog, write_json
+from samtune.engine.curves import plot_training_curves
+from samtune.engine.run_dir import MetricsLog
 from samtune.engine.schedule import build_scheduler
 from samtune.engine.state import capture_rng, load_training_state, restore_rng, save_training_state
+from samtune.evaluation.accumulator import mean_dice
+from samtune.evaluation.metrics import DEFAULT_BOTH_EMPTY
 from samtune.methods.strategy import get_strategy, trainable_parameters
 from samtune.methods.tuning import train_mode
+from samtune.runs.layout import RunLayout
 
 
 @dataclass
@@ -153,8 +156,9 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
         self.cache = EmbeddingCache(model.image_encoder) if settings.use_cache else None
-        self.log = MetricsLog(run_dir / "metrics.jsonl", enabled=dist.is_main,
-                              tensorboard=run_dir / "tensorboard" if settings.tensorboard else None)
+        self.layout = RunLayout(run_dir)
+        self.log = MetricsLog(self.layout.metrics_path, enabled=dist.is_main,
+                              tensorboard=self.layout.tensorboard_dir if settings.tensorboard else None)
         self.progress = Progress(settings.steps, settings.log_every, enabled=dist.is_main)
         self.step = 0
         self.best_dice: float | None = None
@@ -196,10 +200,10 @@ class Trainer:
 
     def save_checkpoint(self, name: str = "last") -> None:
         if self.dist.is_main:
-            save_training_state(self.run_dir / "state" / f"{name}.pt", self.state_dict())
+            save_training_state(self.layout.state_file(name), self.state_dict())
 
     def resume(self) -> None:
-        self.load_state_dict(load_training_state(self.run_dir / "state" / "last.pt"))
+        self.load_state_dict(load_training_state(self.layout.state_file("last")))
 
     # ------------------------------------------------------------------ loop
     def _autocast(self):
@@ -260,9 +264,9 @@ class Trainer:
         self.save_checkpoint("last")
         if self.dist.is_main:
             if self.best_step is None:  # no validation: the last weights are the result
-                self.save_weights(self.core, self.run_dir / "weights")
+                self.save_weights(self.core, self.layout.weights_dir)
             strategy = getattr(get_strategy(self.core), "name", None)
-            plot_training_curves(self.log.records(), self.run_dir / "curves.png",
+            plot_training_curves(self.log.records(), self.layout.curves_path,
                                  title=f"{self.run_dir.parent.name}/{self.run_dir.name}"
                                  + (f" ({strategy})" if strategy else ""))
         final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
@@ -271,19 +275,20 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean foreground Dice over validation samples (both-empty pairs are skipped)."""
+        """Validation Dice as `samtune eval` computes it (`samtune.evaluation.mean_dice`): per
+        class the mean over validation slices, both-empty slices scoring 1, then the mean
+        over classes; NaN when nothing could be scored."""
         train_mode(self.core, False)
-        scores = []
+        pairs = []
         for item in self.val_items:
             batch = _to_device(collate([item]), self.device)
             with self._autocast():
                 embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)
-            dice = foreground_dice(self.objective.predict(logits.float()), self.objective.truth(batch),
-                                   self.objective.eval_classes)
-            scores.append(dice)
-        values = torch.cat(scores)
-        return float(torch.nanmean(values)) if not torch.isnan(values).all() else float("nan")
+            pred, truth = self.objective.predict(logits.float()).cpu().numpy(), self.objective.truth(batch).cpu().numpy()
+            pairs.extend(zip(pred, truth))
+        dice = mean_dice(pairs, self.objective.eval_classes, both_empty=DEFAULT_BOTH_EMPTY)
+        return float("nan") if dice is None else dice
 
     def _validate(self) -> bool:
         """Validate, keep the best weights; True when early stopping triggers."""
@@ -292,7 +297,7 @@ class Trainer:
         if improved:
             self.best_dice, self.best_step, self.bad_validations = dice, self.step, 0
             if self.dist.is_main:
-                self.save_weights(self.core, self.run_dir / "weights")
+                self.save_weights(self.core, self.layout.weights_dir)
         else:
             self.bad_validations += 1
         self.log.write({"step": self.step, "val_dice": dice, "best": improved})

@@ -17,7 +17,7 @@ every class seen anywhere. Cases added with explicit classes get rows for exactl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from samtune.evaluation.metrics import (
     ClassMetrics,
     binary_metrics,
     case_metrics,
+    class_dice,
     present_labels,
     tolerance_for,
 )
@@ -181,3 +182,19 @@ class MetricAccumulator:
             "mean_over_classes": mean_over_classes,
         }
 
+
+def mean_dice(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]], classes: Sequence[int], both_empty: BothEmpty = "perfect"
+) -> float | None:
+    """Dice of (prediction, ground truth) label-map pairs as `samtune eval` summarises it:
+    each class's mean over the pairs (finite values, see `summarize_values`), then the
+    unweighted mean over classes (``summary()["mean_over_classes"]["dice"]``), with the
+    same empty-mask rules. None when no value is finite (e.g. all both-empty under "nan").
+    """
+    per_class: dict[int, list[float]] = {int(c): [] for c in classes}
+    for pred, gt in pairs:
+        for c, dice in class_dice(pred, gt, classes, both_empty).items():
+            per_class[c].append(dice)
+    means = [summarize_values(v)["mean"] for v in per_class.values()]
+    means = [m for m in means if m is not None]
+    return float(np.mean(means)) if means else None

@@ -65,6 +65,8 @@ from monai.metrics.utils import get_edge_surface_distance
 METRIC_NAMES: tuple[str, ...] = ("dice", "iou", "hd95", "nsd")
 BothEmpty = Literal["perfect", "nan"]
 BOTH_EMPTY_RULES: tuple[str, ...] = ("perfect", "nan")
+# What `samtune eval` and training's validation use unless told otherwise.
+DEFAULT_BOTH_EMPTY: BothEmpty = "perfect"
 # The MedSAM evaluation's default NSD tolerance, in mm.
 DEFAULT_NSD_TOLERANCE_MM = 2.0
 
@@ -165,15 +167,39 @@ def binary_metrics(
         raise ValueError(f"both_empty must be one of {BOTH_EMPTY_RULES}, got {both_empty!r}")
     spacing = normalize_spacing(spacing, pred.ndim)
     n_pred, n_gt = int(np.count_nonzero(pred)), int(np.count_nonzero(gt))
+    empty = empty_mask_metrics(n_pred, n_gt, both_empty)
+    if empty is not None:
+        return empty
+    dice, iou = overlap_metrics(pred, gt)
+    hd95, nsd = surface_metrics(pred, gt, spacing, nsd_tolerance)
+    return ClassMetrics(dice, iou, hd95, nsd, n_gt, n_pred)
+
+
+def empty_mask_metrics(n_pred: int, n_gt: int, both_empty: BothEmpty = "perfect") -> ClassMetrics | None:
+    """The fixed metrics when either mask is empty (module docstring's table), else None."""
     if n_pred == 0 and n_gt == 0:
         if both_empty == "nan":
             return ClassMetrics(math.nan, math.nan, math.nan, math.nan, 0, 0)
         return ClassMetrics(1.0, 1.0, 0.0, 1.0, 0, 0)
     if n_pred == 0 or n_gt == 0:
         return ClassMetrics(0.0, 0.0, math.inf, 0.0, n_gt, n_pred)
-    dice, iou = overlap_metrics(pred, gt)
-    hd95, nsd = surface_metrics(pred, gt, spacing, nsd_tolerance)
-    return ClassMetrics(dice, iou, hd95, nsd, n_gt, n_pred)
+    return None
+
+
+def class_dice(
+    pred_labels: np.ndarray, gt_labels: np.ndarray, classes: Sequence[int], both_empty: BothEmpty = "perfect"
+) -> dict[int, float]:
+    """Dice per class of two label maps, by the same rules as `case_metrics` (empty masks
+    included) without the surface metrics: what validation during training needs."""
+    pred_labels, gt_labels = np.asarray(pred_labels), np.asarray(gt_labels)
+    if pred_labels.shape != gt_labels.shape:
+        raise ValueError(f"prediction shape {pred_labels.shape} differs from ground truth {gt_labels.shape}")
+    scores = {}
+    for c in classes:
+        pred, gt = pred_labels == c, gt_labels == c
+        empty = empty_mask_metrics(int(np.count_nonzero(pred)), int(np.count_nonzero(gt)), both_empty)
+        scores[int(c)] = empty.dice if empty is not None else overlap_metrics(pred, gt)[0]
+    return scores
 
 
 def present_labels(*label_arrays: np.ndarray) -> list[int]:

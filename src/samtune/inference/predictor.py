@@ -27,6 +27,7 @@ from samtune.data.geometry import LoadedImage
 from samtune.data.preprocess import ResizePad, intensity_range, prepare_image
 from samtune.errors import UserError
 from samtune.inference.prompted import check_prompts
+from samtune.runs import RunDir
 
 
 @dataclass
@@ -50,35 +51,16 @@ class Predictor:
         return cls(model.eval(), "prompted", device=torch.device(device))
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
-        """The best (else last) weights of a training run directory."""
-        import json
+    def from_run(cls, run_dir: str | Path | RunDir, device: str = "cpu") -> Predictor:
+        """The trained model of a run directory (`samtune.runs.RunDir`), checked first: a
+        missing or damaged file is one UserError naming it."""
+        from samtune.data.intensity import parse_window
 
-        from samtune.configs import from_dict, load_yaml
-        from samtune.engine.config import TrainConfig
-        from samtune.engine.data import parse_window
-        from samtune.methods.checkpoint import load_tuning
-        from samtune.models.registry import create_model
-
-        run_dir = Path(run_dir)
-        if not (run_dir / "config.yaml").is_file() or not (run_dir / "weights").is_dir():
-            raise UserError(f"{run_dir} is not a finished training run (needs config.yaml and weights/)")
-        config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
-        info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-        overrides = info.get("model_overrides", {})
-        # weights/ holds the tuned tensors only. Frozen parts come from the base checkpoint, or,
-        # for a base without weights (the tiny test models), from the random initialisation
-        # that `train` made right after seeding torch with run.seed: repeat it exactly.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.run.seed)
-            model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None, **overrides)
-        load_tuning(model, run_dir / "weights")
-        model.to(device).eval()
-        percentiles = tuple(config.data.percentiles) if config.data.percentiles else None
-        names = tuple(info.get("labels", ["foreground"]))
-        channels = tuple(config.data.channels) if config.data.channels else None
-        return cls(model, config.task.mode, names, parse_window(config.data.window), percentiles, torch.device(device),
-                   prompt_kind=config.task.prompt, axis=config.data.axis, channels=channels)
+        run = (run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)).check()
+        model = run.load_model(device)
+        s = run.settings
+        return cls(model, s.mode, run.labels, parse_window(s.window), s.percentiles, torch.device(device),
+                   prompt_kind=s.prompt, axis=s.axis, channels=s.channels)
 
     # ----------------------------------------------------------------- images
     def value_range(self, array: np.ndarray) -> tuple[float, float]:

@@ -31,7 +31,6 @@ from samtune.data.geometry import LoadedImage
 from samtune.data.labels import LabelMap, parse_label_spec, require_integer_labels
 from samtune.data.prompts import PromptConfig, prompts_from_mask
 from samtune.data.sources import Case, Source, load_source
-from samtune.engine.config import TrainConfig
 from samtune.errors import DataError, UserError
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import EvalCase, evaluate_cases, report_paths, write_report
@@ -39,6 +38,7 @@ from samtune.evaluation.folders import distance_unit
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 from samtune.inference.predictor import Predictor
 from samtune.inference.volume import batches, default_batch_size
+from samtune.runs import RunDir, RunSettings
 
 SPLITS = ("train", "val")
 PROMPT_PROTOCOL = "ground truth: one prompt per class per slice, tight box / 5 inner points (see samtune.inference.run_eval)"
@@ -55,14 +55,7 @@ class RunEvaluation:
     source: str
 
 
-def run_config(run_dir: Path) -> TrainConfig:
-    """The resolved training configuration saved in a run directory."""
-    from samtune.configs import from_dict, load_yaml
-
-    return from_dict(TrainConfig, load_yaml(Path(run_dir) / "config.yaml"), "config")
-
-
-def resolve_source(config: TrainConfig, data: str | Path | None, split: str | None) -> tuple[Source, str]:
+def resolve_source(config: RunSettings, data: str | Path | None, split: str | None) -> tuple[Source, str]:
     """The labelled source to evaluate on, and a description of where it came from.
 
     - ``data`` a split folder (``train.csv`` / ``val.csv`` from `samtune data split`): its
@@ -75,10 +68,10 @@ def resolve_source(config: TrainConfig, data: str | Path | None, split: str | No
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
     if data is None:
         chosen = split or "val"
-        path = config.data.val if chosen == "val" else config.data.train
+        path = config.val if chosen == "val" else config.train
         if not path:
             raise UserError(f"the run was trained without data.{chosen}; give the cases with --data SOURCE")
-        return load_source(path, root=config.data.root), f"{path} (the run's data.{chosen})"
+        return load_source(path, root=config.root), f"{path} (the run's data.{chosen})"
     data = Path(data)
     if data.is_dir() and (data / f"{split or 'val'}.csv").is_file() and (data / "split.json").is_file():
         listed = data / f"{split or 'val'}.csv"
@@ -91,13 +84,13 @@ def resolve_source(config: TrainConfig, data: str | Path | None, split: str | No
     return load_source(data), str(data)
 
 
-def run_label_map(config: TrainConfig, source: Source, spec: str | None = None) -> LabelMap:
+def run_label_map(config: RunSettings, source: Source, spec: str | None = None) -> LabelMap:
     """Stored ground-truth values -> the run's classes: ``spec``, else the run's
     data.labels, else the source's declared labels, else binary."""
-    text = spec or config.data.labels
+    text = spec or config.labels
     labels = parse_label_spec(text) if text else (source.labels or LabelMap.binary())
     # The run's rule for values its labels do not name (data.other_labels), as in training.
-    return labels if labels.is_binary else labels.with_others(config.data.other_labels)
+    return labels if labels.is_binary else labels.with_others(config.other_labels)
 
 
 def ground_truth_prompt_config(kind: str) -> PromptConfig:
@@ -199,8 +192,9 @@ def evaluate_run(
     existing = [path for path in report_paths(out_dir) if path.exists()]
     if existing and not overwrite:
         raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
-    predictor = Predictor.from_run(run_dir, device=device)  # checks it is a finished run
-    config = run_config(run_dir)
+    run = RunDir.open(run_dir)
+    predictor = Predictor.from_run(run, device=device)  # checks the run's files first
+    config = run.settings
     source, described = resolve_source(config, data, split)
     labels = run_label_map(config, source, label_spec)
     if labels.num_classes != len(predictor.class_names):

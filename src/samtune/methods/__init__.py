@@ -27,7 +27,8 @@ from samtune.methods.checkpoint import (
     tuned_state_dict,
 )
 from samtune.methods.merging import export_merged, is_merged, merge, unmerge
-from samtune.methods.registry import Method, get_method, list_methods, register_method
+from samtune.methods.options import AdapterOptions, LoraOptions, NoOptions
+from samtune.methods.registry import Method, get_method, list_methods, load_method_options, register_method
 from samtune.methods.strategy import (
     COMPONENTS,
     NEW_HEAD_MODULES,
@@ -44,6 +45,10 @@ from samtune.methods.tuning import base_state_dict, load_base_state_dict, train_
 __all__ = [
     "COMPONENTS",
     "NEW_HEAD_MODULES",
+    "AdapterOptions",
+    "LoraOptions",
+    "NoOptions",
+    "load_method_options",
     "RECORD_FILE",
     "WEIGHTS_FILE",
     "Method",

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from samtune.methods.registry import Method, register_method
 from samtune.methods.sites import decoder_blocks, encoder_blocks, select_blocks
-from samtune.methods.strategy import MethodOptions
+from samtune.methods.options import AdapterOptions
 from samtune.methods.tuning import Delta, attach, deltas, first_input
 
 HIDDEN_RATIO = 0.25
@@ -76,10 +76,9 @@ class Adapter(Delta):
 class AdapterMethod(Method):
     name = "adapter"
     summary = "bottleneck adapters after attention and beside the MLP (study placement)"
-    options = frozenset({"blocks", "adapter_init"})
-    defaults = {"adapter_init": "zero"}
+    Options = AdapterOptions
 
-    def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:
+    def apply(self, model: nn.Module, components: Sequence[str], options: AdapterOptions) -> None:
         init = options.adapter_init
         if "image_encoder" in components:
             for path, block in select_blocks(encoder_blocks(model), options.blocks):

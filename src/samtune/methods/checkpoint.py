@@ -168,20 +168,45 @@ def read_record(directory: str | Path) -> TuningRecord:
         raise CheckpointError(f"{directory} holds no {RECORD_FILE}; pass a directory written by save_tuning")
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from None
-    return TuningRecord.from_dict(data, str(path))
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} is not a samtune tuning record (not a JSON object)")
+    try:
+        return TuningRecord.from_dict(data, str(path))
+    except CheckpointError:
+        raise
+    except UserError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except (TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{path} is not a valid samtune tuning record ({type(error).__name__}: {error})") from None
 
 
-def load_tuning(model: nn.Module, directory: str | Path) -> nn.Module:
+def read_tuning_tensors(directory: str | Path) -> dict[str, Tensor]:
+    """The tensors of ``tuning.safetensors``; CheckpointError naming the file and what is wrong
+    (missing, not a safetensors file, truncated, NaN/inf in a tensor)."""
+    from samtune.models.safetensors_check import read_checked
+
+    path = Path(directory) / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; pass a directory written by save_tuning")
+    try:
+        return read_checked(path)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+
+
+def load_tuning(
+    model: nn.Module, directory: str | Path, record: TuningRecord | None = None,
+    saved: dict[str, Tensor] | None = None,
+) -> nn.Module:
     """Load saved tuning weights onto `model` (a base model, or one with the same strategy).
 
     An untouched base gets the recorded strategy applied first. The saved tensors must
-    match the tuned model's exactly (names and shapes), else CheckpointError.
+    match the tuned model's exactly (names and shapes), else CheckpointError. `record` and
+    `saved` (the tensors) skip reading files a caller has already read and checked.
     """
-    from safetensors.torch import load_file
-
-    record = read_record(directory)
+    record = record if record is not None else read_record(directory)
     current = get_strategy(model)
     if current is None:
         apply_strategy(model, record.strategy, num_classes_changed=record.num_classes_changed)
@@ -190,7 +215,8 @@ def load_tuning(model: nn.Module, directory: str | Path) -> nn.Module:
             f"{directory} holds strategy {record.strategy.name}, the model has {current.name} applied"
         )
     expected = tuned_state_dict(model)
-    saved = load_file(str(Path(directory) / WEIGHTS_FILE), device="cpu")
+    if saved is None:
+        saved = read_tuning_tensors(directory)
     missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     shapes = sorted(k for k in set(saved) & set(expected) if saved[k].shape != expected[k].shape)
     if missing or unexpected or shapes:

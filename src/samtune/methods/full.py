@@ -7,7 +7,8 @@ from typing import Sequence
 from torch import nn
 
 from samtune.methods.registry import Method, register_method
-from samtune.methods.strategy import MethodOptions, unfreeze
+from samtune.methods.options import NoOptions
+from samtune.methods.strategy import unfreeze
 
 
 @register_method
@@ -16,6 +17,6 @@ class Full(Method):
     summary = "train every parameter of the chosen components"
     mergeable = True  # nothing to merge: the weights are already in the official layout
 
-    def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:
+    def apply(self, model: nn.Module, components: Sequence[str], options: NoOptions) -> None:
         for component in components:
             unfreeze(getattr(model, component), model, prefix=component)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from samtune.methods.registry import Method, register_method
 from samtune.methods.sites import decoder_attentions, encoder_blocks, qkv_channels, select_blocks
-from samtune.methods.strategy import MethodOptions
+from samtune.methods.options import LoraOptions
 from samtune.methods.tuning import Delta, attach, deltas, first_input
 
 
@@ -138,12 +138,11 @@ class DoraBranch(LoraBranch):
 class Lora(Method):
     name = "lora"
     summary = "low-rank updates of the q and v projections (layout-aware on fused qkv)"
-    options = frozenset({"blocks", "rank", "alpha", "dropout"})
-    defaults = {"rank": 4, "dropout": 0.0}
+    Options = LoraOptions
     mergeable = True
     branch = LoraBranch
 
-    def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:
+    def apply(self, model: nn.Module, components: Sequence[str], options: LoraOptions) -> None:
         settings = {
             "rank": options.rank,
             "alpha": float(options.alpha if options.alpha is not None else options.rank),

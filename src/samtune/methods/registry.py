@@ -9,14 +9,14 @@ name is an error and an unknown name suggests close matches, like the model regi
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from samtune.errors import ConfigError
+from samtune.methods.options import NoOptions, load_options
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from samtune.methods.strategy import MethodOptions
 
 
 class Method:
@@ -25,22 +25,29 @@ class Method:
     Class attributes:
         name: registry key, as written in configurations ("lora").
         summary: one line for listings.
-        options: `MethodOptions` fields the method reads; setting any other is an error,
-            so no option is silently ignored.
-        defaults: values of `options` when the configuration leaves them unset (None).
+        Options: frozen dataclass of the options the method takes, with their defaults
+            (see `samtune.methods.options`); any other option is an error.
+        options, defaults: the names of `Options`' fields and their defaults (derived at
+            registration, for listings).
         mergeable: True when the injected update can be folded into the base weights.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
     options: ClassVar[frozenset[str]] = frozenset()
     defaults: ClassVar[dict[str, object]] = {}
     mergeable: ClassVar[bool] = False
 
-    def apply(self, model: nn.Module, components: Sequence[str], options: MethodOptions) -> None:
+    def load_options(self, data: Mapping[str, Any] | None, where: str = "strategy.options") -> Any:
+        """This method's `Options` from a mapping, strictly (an unknown option is a ConfigError
+        naming it and listing the options the method takes)."""
+        return load_options(self.Options, data, self.name, where)
+
+    def apply(self, model: nn.Module, components: Sequence[str], options: Any) -> None:
         """Inject into and/or unfreeze `components` (attribute names of `model`).
 
-        Called with every parameter of `model` frozen and `options` fully resolved.
+        Called with every parameter of `model` frozen; `options` is an instance of `Options`.
         """
         raise NotImplementedError
 
@@ -54,9 +61,8 @@ def register_method(cls: type[Method]) -> type[Method]:
         raise ValueError(f"{cls.__name__} has no `name`")
     if cls.name in _METHODS:
         raise ValueError(f"method '{cls.name}' is already registered")
-    unknown = set(cls.defaults) - set(cls.options)
-    if unknown:
-        raise ValueError(f"method '{cls.name}' has defaults for options it does not accept: {unknown}")
+    cls.options = frozenset(f.name for f in fields(cls.Options))
+    cls.defaults = {f.name: getattr(cls.Options(), f.name) for f in fields(cls.Options)}
     _METHODS[cls.name] = cls()
     return cls
 
@@ -78,6 +84,11 @@ def get_method(name: str) -> Method:
             f"unknown fine-tuning method '{name}'{hint} (available: {', '.join(list_methods())})"
         )
     return _METHODS[name]
+
+
+def load_method_options(name: str, data: Mapping[str, Any] | None, where: str = "strategy.options") -> Any:
+    """The options of method `name` loaded strictly from `data` (see `Method.load_options`)."""
+    return get_method(name).load_options(data, where)
 
 
 def list_methods() -> list[str]:

@@ -9,13 +9,16 @@ says, in this order:
    stay frozen. ``component="encoder+decoder"``: image encoder and mask decoder. The
    prompt encoder is frozen in both, as in the study (its point/box embeddings are
    tiny and pretrained on far more prompts than any fine-tuning set holds).
-3. When the number of mask outputs differs from the pretrained decoder's
-   (``num_classes_changed=True``), the decoder's output heads always train, whatever
+3. When the decoder's outputs change meaning (``num_classes_changed=True``; training
+   passes it for every automatic task, where each output is one class instead of one of
+   SAM's granularities, even when the count equals SAM's 3 multimask outputs, e.g. 2
+   foreground classes + background), the decoder's output heads always train, whatever
    the method: ``mask_tokens``, ``output_hypernetworks_mlps`` and
-   ``iou_prediction_head`` (see `NEW_HEAD_MODULES`). They are (re)initialised for the new
-   classes, and a random head left frozen (a bug of the study's adapter mode) can
-   never learn. ``iou_token`` keeps its pretrained meaning (one token read by the IoU
-   head) and follows the method like any other parameter.
+   ``iou_prediction_head`` (see `NEW_HEAD_MODULES`). Heads for a new number of outputs
+   are (re)initialised from the pretrained ones, and a head left frozen (a bug of the
+   study's adapter mode) could never learn its new meaning. ``iou_token`` keeps its
+   pretrained meaning (one token read by the IoU head) and follows the method like any
+   other parameter.
 4. Parts kept in eval mode whatever ``model.train()`` says (see `tuning.keep_in_eval`):
    components that do not train at all, and every BatchNorm layer (TinyViT's conv
    stages and depthwise convs). BatchNorm running statistics stay the pretrained ones
@@ -31,12 +34,13 @@ classification head) stay frozen under `full`: they take no part in the forward 
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch import nn
 
 from samtune.errors import ConfigError, UserError
+from samtune.methods.options import MethodOptions, changed_options
 from samtune.methods.registry import get_method, list_methods
 from samtune.methods.tuning import keep_in_eval
 
@@ -54,56 +58,17 @@ INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
 
 
 @dataclass(frozen=True)
-class MethodOptions:
-    """Method options; None means the method's default (`Method.defaults`).
-
-    rank, alpha, dropout: LoRA/DoRA rank r, scaling alpha (update = alpha/r * B A) and
-        dropout on the branch input. Defaults: r=4, alpha=r (scale 1, as in the study's
-        LoRA), no dropout.
-    blocks: image-encoder transformer blocks to adapt (global indices, see
-        `samtune.methods.sites`); None adapts all. The mask decoder is always adapted
-        in full (it has two blocks).
-    adapter_init: "zero" (output projection zero-initialised: a fresh adapter is the
-        identity) or "study" (PyTorch's default Linear initialisation, as in the study's
-        code, which perturbs the pretrained model from step 0).
-    """
-
-    rank: int | None = None
-    alpha: float | None = None
-    dropout: float | None = None
-    blocks: tuple[int, ...] | None = None
-    adapter_init: Literal["zero", "study"] | None = None
-
-    def __post_init__(self) -> None:
-        if self.blocks is not None:
-            object.__setattr__(self, "blocks", tuple(self.blocks))
-        if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
-            raise ConfigError(f"options.rank must be a positive integer, got {self.rank!r}")
-        if self.alpha is not None and not self.alpha > 0:
-            raise ConfigError(f"options.alpha must be positive, got {self.alpha!r}")
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"options.dropout must be in [0, 1), got {self.dropout!r}")
-        if self.adapter_init not in (None, "zero", "study"):
-            raise ConfigError(
-                f"options.adapter_init must be 'zero' or 'study', got {self.adapter_init!r}"
-            )
-
-    def set_options(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-
-
-@dataclass(frozen=True)
 class Strategy:
     """What to fine-tune and how. `backbone` is a registered model name."""
 
     backbone: str
     component: Literal["decoder", "encoder+decoder"] = "decoder"
     method: str = "full"
-    options: MethodOptions = field(default_factory=MethodOptions)
+    # The method's own `Options` instance; a mapping or a `MethodOptions` is converted to it,
+    # strictly (an option the method does not take is a ConfigError).
+    options: Any = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.options, dict):
-            object.__setattr__(self, "options", MethodOptions(**self.options))
         if self.component not in COMPONENTS:
             close = difflib.get_close_matches(str(self.component), list(COMPONENTS), n=1, cutoff=0.4)
             hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -111,30 +76,38 @@ class Strategy:
                 f"unknown component '{self.component}'{hint} (choose {' or '.join(COMPONENTS)})"
             )
         method = get_method(self.method)
-        extra = sorted(set(self.options.set_options()) - method.options)
-        if extra:
-            accepted = ", ".join(sorted(method.options)) or "none"
+        options = self.options
+        if isinstance(options, MethodOptions):
+            extra = sorted(set(options.set_options()) - method.options)
+            if extra:
+                accepted = ", ".join(sorted(method.options)) or "none"
+                raise ConfigError(
+                    f"option(s) {', '.join(extra)} do not apply to method '{self.method}' "
+                    f"(it accepts: {accepted})"
+                )
+            options = options.set_options()
+        if options is None or isinstance(options, dict):
+            options = method.load_options(options)
+        elif not isinstance(options, method.Options):
             raise ConfigError(
-                f"option(s) {', '.join(extra)} do not apply to method '{self.method}' "
-                f"(it accepts: {accepted})"
+                f"strategy options {type(options).__name__} are not method '{self.method}'s "
+                f"({method.Options.__name__})"
             )
+        object.__setattr__(self, "options", options)
 
     @property
     def name(self) -> str:
         """Short display name, e.g. ``lite_medsam/encoder+decoder/lora``."""
         return f"{self.backbone}/{self.component}/{self.method}"
 
-    def resolved_options(self) -> MethodOptions:
-        """Options with the method's defaults filled in."""
-        method = get_method(self.method)
-        return replace(self.options, **{**method.defaults, **self.options.set_options()})
+    def resolved_options(self) -> Any:
+        """The method's `Options` (defaults filled in)."""
+        return self.options
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["options"] = self.options.set_options()
-        if "blocks" in data["options"]:
-            data["options"]["blocks"] = list(data["options"]["blocks"])
-        return data
+        """Plain data; options only where they differ from the method's defaults."""
+        return {"backbone": self.backbone, "component": self.component, "method": self.method,
+                "options": changed_options(self.options)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Strategy:

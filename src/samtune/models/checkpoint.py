@@ -16,6 +16,8 @@ the missing, unexpected and mis-shaped keys.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -39,32 +41,87 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass the path of an existing weights file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from samtune.models.safetensors_check import read_checked
 
         try:
-            raw = load_file(str(path), device="cpu")
-        except Exception as error:  # safetensors raises its own error types per version
+            return unwrap_state_dict(read_checked(path), source=str(path))  # read_checked refuses NaN/inf
+        except ValueError as error:
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {error}") from None
-    else:
-        try:
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols; we report the outcome
+            warnings.simplefilter("ignore")
             raw = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            text = str(error)
-            if "not an allowed global" in text or "Unsupported global" in text:
-                found = text.split("WeightsUnpickler error:")[-1].strip().split(".")[0]
-                raise CheckpointError(
-                    f"refusing to load {path}: it holds Python objects other than tensors ({found}), which "
-                    "weights_only loading does not execute; re-save it as a plain state dict or as .safetensors"
-                ) from None
+    except pickle.UnpicklingError as error:
+        found = _unsafe_globals(path) or _globals_in_message(str(error))
+        if found:
             raise CheckpointError(
-                f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint"
+                f"refusing to load {path}: the file holds Python objects, not only tensors ({found[0]}), and "
+                "was refused for safety (loading it could run code); re-save it as a plain state dict or as "
+                ".safetensors"
             ) from None
-        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint"
+        ) from None
+    except Exception as error:  # torch's unpickler fails on arbitrary bytes with many error types
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
+    state = unwrap_state_dict(raw, source=str(path))
+    check_finite(state, str(path))
+    return state
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """CheckpointError naming the first floating tensor holding NaN or infinity."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            kind = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
             raise CheckpointError(
-                f"cannot read checkpoint {path}: file is corrupt or not a PyTorch checkpoint "
-                f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-            ) from None
-    return unwrap_state_dict(raw, source=str(path))
+                f"{source}: tensor '{key}' holds {kind} values; the file is damaged or its training diverged, "
+                "use another checkpoint"
+            )
+
+
+# Modules whose globals a weights file legitimately references (tensor rebuilding, dicts).
+_SAFE_MODULES = ("torch", "collections", "builtins", "_codecs", "numpy")
+
+
+def _globals_in_message(text: str) -> list[str]:
+    """The global torch's weights-only unpickler refused, read from its message."""
+    match = re.search(r"(?:unsupported global|not an allowed global)[^\w]*(?:GLOBAL\s+)?([\w.]+)", text, re.IGNORECASE)
+    return [match.group(1)] if match else []
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """Importable names (module.name) a pickle references outside `_SAFE_MODULES`.
+
+    Looks at the pickle stream itself (the file, or data.pkl inside a torch zip) without
+    executing it, so a refusal names what the payload would have called.
+    """
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                payload = archive.read(name) if name else b""
+        else:
+            payload = path.read_bytes()
+        strings: list[str] = []
+        found: list[str] = []
+        for opcode, arg, _ in pickletools.genops(payload):
+            if isinstance(arg, str):
+                strings.append(arg)
+            if opcode.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+    except Exception:  # not a pickle at all: the caller reports a corrupt file
+        return []
+    return [name for name in found if name.split(".")[0] not in _SAFE_MODULES]
+
+
 
 
 def unwrap_state_dict(raw: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:

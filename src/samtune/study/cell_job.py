@@ -35,7 +35,7 @@ def _train(job: dict[str, Any]) -> None:
     from samtune.configs import from_dict
     from samtune.engine.api import train
     from samtune.engine.config import TrainConfig
-    from samtune.engine.run_dir import write_json
+    from samtune.runs import write_json
 
     run_dir = Path(job["run_dir"])
     if job["action"] == "resume":

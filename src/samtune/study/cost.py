@@ -26,7 +26,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from samtune.runs.layout import RunLayout
 from samtune.study.grid import Cell
+from samtune.study.state import run_dir
 
 ENCODER_FORWARD_S = {  # one image-encoder forward, native input size, batch 1
     "lite_medsam": 1.3,
@@ -104,7 +106,7 @@ def cell_kind(cell: Cell) -> tuple:
 
 
 def _train_summary(cell: Cell, out_dir: Path) -> dict | None:
-    path = Path(out_dir) / "runs" / cell.cell_id / "summary.json"
+    path = RunLayout(run_dir(out_dir, cell)).summary_path
     try:
         summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         return summary if summary and summary.get("train_seconds") and summary.get("steps") else None

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from samtune.engine.config import TrainConfig
 from samtune.errors import ConfigError
+from samtune.methods.registry import get_method
 from samtune.study.config import (
     BackboneConfig,
     DatasetConfig,
@@ -100,12 +101,18 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
         if getattr(dataset, key) is not None:
             setattr(data, key, copy.copy(getattr(dataset, key)))
     train = apply_train_overrides(train, backbone.overrides, "backbone overrides")
+    if train.strategy.method != method:  # the recipe's method options belong to its own method
+        train.strategy.options = {}
     train = apply_train_overrides(train, config.per_method.get(method, []), "per_method overrides")
     train.model.name = backbone.model or ""
     train.model.checkpoint = _absolute((init.checkpoint if init else None) or backbone.checkpoint)
     if backbone.image_size is not None:
         train.model.image_size = backbone.image_size
     train.strategy.component, train.strategy.method = component, method
+    try:  # refused before any cell runs, not when the cell trains
+        get_method(method).load_options(train.strategy.options)
+    except ConfigError as error:
+        raise ConfigError(f"{method} cells: {error}") from None
     train.run.seed = seed
     data = train.data
     if split_dir is None:

@@ -34,7 +34,9 @@ import numpy as np
 
 from samtune.atomic import atomic_path
 from samtune.evaluation.metrics import METRIC_NAMES
+from samtune.evaluation.report import SUMMARY_FILE as REPORT_SUMMARY
 from samtune.study.grid import Cell
+from samtune.runs.layout import RunLayout
 from samtune.study.state import EVAL_DIR, PEAK_GPU_FILE, read_failure, run_dir
 
 RESULT_COLUMNS = (
@@ -78,14 +80,14 @@ def cell_row(out_dir: Path, cell: Cell) -> dict[str, Any]:
         "seed": cell.seed, "shots": cell.shots if cell.shots is not None else "all", "scored_on": cell.scored_on,
         "run_dir": str(directory),
     }
-    summary = _read_json(directory / "summary.json")
+    summary = _read_json(RunLayout(directory).summary_path)
     if summary:
         for key in ("trainable_parameters", "total_parameters", "train_seconds", "steps", "best_val_dice",
                     "peak_rss_mb"):
             row[key] = summary.get(key)
     gpu = _read_json(directory / PEAK_GPU_FILE)
     row["peak_gpu_mb"] = gpu.get("peak_gpu_mb") if gpu else None
-    scored = _read_json(directory / EVAL_DIR / "summary.json")
+    scored = _read_json(directory / EVAL_DIR / REPORT_SUMMARY)
     failure = read_failure(out_dir, cell)
     if failure:
         row["status"], row["error"] = "failed", f"{failure['stage']}: {failure['error']}"

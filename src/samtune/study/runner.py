@@ -2,7 +2,7 @@
 
     OUT/
       study.yaml          the resolved study configuration
-      runs/<cell>/        one ordinary run directory per cell (`samtune.engine.run_dir`),
+      runs/<cell>/        one ordinary run directory per cell (`samtune.runs`),
         eval/             plus its scores: per_case.csv, summary.json (`samtune eval --run`)
       splits/<dataset>/   few-shot splits (train.csv, val.csv, split.json), when present
       failures/<cell>.json  error and traceback of each cell that failed

@@ -28,10 +28,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from samtune.configs import from_dict, load_yaml
+from samtune.configs import from_dict
 from samtune.engine.config import TrainConfig
-from samtune.engine.run_dir import write_json
 from samtune.errors import UserError
+from samtune.evaluation.report import SUMMARY_FILE as REPORT_SUMMARY
+from samtune.runs import RunDir, RunLayout, write_json
 from samtune.study.grid import Cell
 
 EVAL_DIR = "eval"  # the scoring reports inside a cell's run directory
@@ -64,19 +65,20 @@ def config_difference(saved: TrainConfig, planned: TrainConfig) -> list[str]:
 
 
 def saved_config(directory: Path) -> TrainConfig | None:
-    path = directory / "config.yaml"
-    if not path.is_file():
+    layout = RunLayout(directory)
+    if not layout.config_path.is_file():
         return None
-    return from_dict(TrainConfig, load_yaml(path), str(path))
+    return from_dict(TrainConfig, RunDir.open(directory).config_data(), str(layout.config_path))
 
 
 def cell_status(out_dir: Path, cell: Cell) -> tuple[str, list[str]]:
     """(status, differences): one of `STATUSES`; differences only for ``stale``."""
     directory = run_dir(out_dir, cell)
-    if not directory.is_dir() or not any(directory.iterdir()):
+    layout = RunLayout(directory)
+    if layout.is_empty():
         return "new", []
-    has_checkpoint = (directory / "state" / "last.pt").is_file()
-    trained = (directory / "summary.json").is_file()
+    has_checkpoint = layout.has_checkpoint()
+    trained = layout.is_finished()
     if not (trained or has_checkpoint):
         return "restart", []
     saved = saved_config(directory)
@@ -85,7 +87,7 @@ def cell_status(out_dir: Path, cell: Cell) -> tuple[str, list[str]]:
         return "stale", differences
     if not trained:
         return "resume", []
-    if not (directory / EVAL_DIR / "summary.json").is_file():
+    if not (directory / EVAL_DIR / REPORT_SUMMARY).is_file():
         return "score", []
     return "done", []
 
