@@ -104,8 +104,8 @@ def start(argv: list[str], log: Path, die_in_write: tuple[str, int] | None = Non
     return process
 
 
-def children_of(pid: int) -> set[int]:
-    """Every living descendant of `pid` (from /proc)."""
+def children_of(pid: int) -> dict[int, int]:
+    """Every living descendant of `pid` (from /proc), with its parent's pid."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -115,24 +115,25 @@ def children_of(pid: int) -> set[int]:
                 continue
             if fields[0] != "Z":
                 parents[int(entry)] = int(fields[1])
-    found, frontier = set(), {pid}
+    found: dict[int, int] = {}
+    frontier = {pid}
     while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
+        frontier = {child for child, parent in parents.items() if parent in frontier} - set(found)
+        found.update({child: parents[child] for child in frontier})
     return found
 
 
-def kill_when(process: Any, condition: Callable[[], bool], timeout: float) -> tuple[str, set[int]]:
+def kill_when(process: Any, condition: Callable[[], bool], timeout: float) -> tuple[str, dict[int, int]]:
     """SIGKILL `process` once `condition()` holds (polled every millisecond) or at `timeout`
     seconds; returns what happened ("killed", "finished" or "died") and the descendants it
     had just before the kill."""
     deadline = time.monotonic() + timeout
     while process.is_alive() and not condition() and time.monotonic() < deadline:
         time.sleep(0.001)
-    descendants = children_of(process.pid) if process.is_alive() else set()
+    descendants = children_of(process.pid) if process.is_alive() else {}
     if not process.is_alive():
         process.join()
-        return ("finished" if process.exitcode == 0 else "died"), set()
+        return ("finished" if process.exitcode == 0 else "died"), {}
     os.kill(process.pid, signal.SIGKILL)
     process.join()
     return ("killed" if process.exitcode == -signal.SIGKILL else "died"), descendants

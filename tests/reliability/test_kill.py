@@ -168,33 +168,38 @@ def _results(out: Path) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_study_killed_then_continued(tmp_path, study_setup, seed, keep_threads):
-    """Seed 0 kills when the first cell's first checkpoint appears; 1 and 2 at random moments.
-    The study runs its cells in child processes (the default): they must end with it."""
+    """Seed 0 runs the cells in child processes (the default), which must end with the killed
+    study, and kills when the first cell's first checkpoint appears; seeds 1 and 2 run the
+    cells in the study's process (--in-process, no fork server to start: the random moment
+    then falls within the training, not the start-up) and kill at a random moment."""
     path, reference, seconds = study_setup
     out = tmp_path / "study"
-    process = start(["study", path, "--out", out], tmp_path / "log.txt")
+    process = start(["study", path, "--out", out, *([] if seed == 0 else ["--in-process"])], tmp_path / "log.txt")
     first = out / "runs"
     if seed == 0:
         condition = lambda: any(first.glob("*/state/last.pt"))  # noqa: E731
         what, descendants = kill_when(process, condition, 120)
     else:
-        delay = 0.5 + random.Random(seed).uniform(0, 1.5 * seconds)
+        delay = random.Random(seed).uniform(0.2, 0.8 * seconds)
         what, descendants = kill_when(process, lambda: False, delay)
-    # The cell processes (which write into run directories) end at once with the study; the
-    # multiprocessing helpers (fork server, resource tracker) write nothing and end when
-    # they next look up (a fork server still importing torch finishes that first).
-    helpers = {pid for pid in descendants if "multiprocessing" in _describe({pid})[0]}
-    left = wait_gone(descendants - helpers, timeout=20)
+    # The cell processes (grandchildren, forked by the fork server; they write into run
+    # directories) end at once with the study; the study's own children, multiprocessing's
+    # fork server and resource tracker, write nothing and end when they next look up (a
+    # fork server still importing torch finishes that first).
+    helpers = {pid for pid, parent in descendants.items() if parent == process.pid}
+    cells = set(descendants) - helpers
+    left = wait_gone(cells, timeout=20)
     assert not left, f"cell processes of the killed study still running: {_describe(left)}"
     left = wait_gone(helpers, timeout=120)
     assert not left, f"helper processes of the killed study still running: {_describe(left)}"
     checked = check_no_torn_files(out) if out.exists() else 0
+    done = sum((run / "summary.json").is_file() for run in (out / "runs").glob("*")) if out.exists() else 0
     assert main(["study", str(path), "--out", str(out), "--in-process"]) == 0
     assert _results(out) == _results(reference)
     for row in _results(out):
         assert row["status"] == "done" and float(row["dice_mean"]) >= 0
-    OUTCOMES.append(f"study seed {seed}: {what}, {len(descendants)} child process(es) ended with it, "
-                    f"{checked} files parsed, continued, results.csv equal")
+    OUTCOMES.append(f"study seed {seed}: {what} ({done} cell(s) trained before the kill), {len(cells)} cell "
+                    f"process(es) ended with it, {checked} files parsed, continued, results.csv equal")
     print(OUTCOMES[-1])
 
 
