@@ -98,6 +98,6 @@ def check_outputs_in(
             raise UserError(f"{path} is a folder where an output file goes; remove it or choose another {flag}")
     taken = [path for path in paths if path.exists()]
     if taken and not overwrite:
-        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
-        raise UserError(f"{taken[0]} already exists{more}; pass --overwrite to replace it or choose another {flag}")
+        more = f" (and the {len(taken) - 1} other existing outputs)" if len(taken) > 1 else ""
+        raise UserError(f"{taken[0]} already exists; pass --overwrite to replace it{more} or choose another {flag}")
     return paths

@@ -68,9 +68,9 @@ def run_split(args: argparse.Namespace) -> int:
         raise_user(f"--val {args.val} is out of range; give a number of patient groups >= 1, or leave it out")
     if not 0 <= args.seed < 2**32:
         raise_user(f"--seed {args.seed} is out of range; give an integer in [0, 2**32)")
-    check_outputs_in(args.out, SPLIT_FILES, args.overwrite)  # before reading the source: nothing written yet
     source = load_source(args.source, kind=args.kind, root=args.root)
     split = split_cases(source, shots=args.shots, seed=args.seed, val=args.val)
+    check_outputs_in(args.out, SPLIT_FILES, args.overwrite)  # the last check: nothing written yet
     paths = write_split(split, args.out, source)
     print(f"train: {len(split.train)} case(s) from {len({c.group for c in split.train})} group(s) -> {paths['train']}")
     print(f"val: {len(split.val)} case(s) from {len({c.group for c in split.val})} group(s) -> {paths['val']}")

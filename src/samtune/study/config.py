@@ -239,8 +239,7 @@ def check_study(config: StudyConfig) -> None:
     _check_datasets(config)
     for shots in config.shots or []:
         if shots is not None and shots < 1:
-            raise ConfigError(f"shots: {shots} is out of range; give a number of patient groups >= 1 "
-                              "(null = all training cases)")
+            raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
 
 
 def _check_ranges(config: StudyConfig) -> None:
@@ -319,13 +318,10 @@ AXIS_KEYS = ("model.name", "model.checkpoint", "model.image_size", "strategy.com
 
 
 def apply_train_overrides(train: TrainConfig, overrides: list[str], where: str) -> TrainConfig:
-    """`train` with `--set`-style overrides applied, strictly (unknown keys are errors,
-    values out of range too, named as `where`: key)."""
+    """`train` with `--set`-style overrides applied, strictly (unknown keys are errors)."""
     if not overrides:
         return train
-    result = from_dict(TrainConfig, apply_overrides(asdict(train), list(overrides)), where)
-    check_values(result, f"{where}: ")
-    return result
+    return from_dict(TrainConfig, apply_overrides(asdict(train), list(overrides)), where)
 
 
 def check_overrides(train: TrainConfig, overrides: list[str], where: str) -> None:
@@ -333,7 +329,7 @@ def check_overrides(train: TrainConfig, overrides: list[str], where: str) -> Non
         key = text.split("=", 1)[0].strip()
         if key in AXIS_KEYS:
             raise ConfigError(f"{where}: '{key}' is set by the study's axes (backbones, methods, seeds, datasets)")
-    apply_train_overrides(train, overrides, where)
+    check_values(apply_train_overrides(train, overrides, where), f"{where}: ")
 
 
 def inits_for(config: StudyConfig, backbone: str) -> list[tuple[str | None, InitConfig | None]]:
