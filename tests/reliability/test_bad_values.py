@@ -210,3 +210,13 @@ def test_predict_batch_size_zero(refused, tmp_path, discs):
     image = discs["val"] / "images" / "case00.png"
     refused(["predict", image, "--model", "tiny_vit_test", "--batch-size", "0", "--out", tmp_path / "pred"],
             watch=[tmp_path], names=["--batch-size", "0"])
+
+
+def test_study_cell_whose_combined_values_clash(refused, tmp_path, discs):
+    """A dataset's CT window meets the training values' MR percentiles only in the cells:
+    refused before the study folder exists, naming the cell."""
+    dataset = {"train": str(discs["train"]), "val": str(discs["val"]), "window": "40,400"}
+    path = _study(tmp_path, discs, datasets={"discs": dataset},
+                  train={"optim": {"steps": 2}, "data": {"percentiles": [1, 99]}})
+    refused(["study", path, "--out", tmp_path / "out"], watch=[tmp_path],
+            names=["cell discs__tiny_vit_test__decoder__full__seed0", "data.window", "data.percentiles"])
