@@ -266,14 +266,16 @@ def test_demo(refused, tmp_path, place, kind):
 
 # ----------------------------------------------------- messages and --debug
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback(tmp_path, discs):
+    """The same refusal with --debug raises (the traceback is shown) instead of one line."""
     from samtune.cli.main import main
     from samtune.errors import UserError
 
     out = tmp_path / "afile"
     out.write_text("x")
-    with pytest.raises(UserError, match="not a folder"):
-        main(["--debug", "data", "split", str(tmp_path), "--shots", "1", "--out", str(out / "split")])
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        main(["--debug", "segment", str(discs["val"] / "images" / "case00.png"), "--model", "tiny_vit_test",
+              "--box", "2", "2", "20", "20", "--out", str(out / "mask.png")])
 
 
 def test_no_message_points_above_at_nothing():
