@@ -142,6 +142,16 @@ def test_eval_files(refused, tmp_path, discs, place, kind):
              "binary", "--out", out, *(["--overwrite"] if overwrite else [])], watch=[tmp_path], names=names)
 
 
+def test_eval_files_one_corrupt_prediction_writes_nothing(refused, tmp_path, discs):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for source in sorted((discs["val"] / "masks").iterdir()):
+        (pred / source.name).write_bytes(source.read_bytes())
+    (pred / "case01.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    refused(["eval", "--pred", pred, "--gt", discs["val"] / "masks", "--label-map", "binary", "--pred-label-map",
+             "binary", "--out", tmp_path / "eval"], watch=[tmp_path], names=["case01.png"])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_eval_run(refused, tmp_path, discs, automatic_run, place, kind):
     out, overwrite = place(kind, "eval", folder=True)
