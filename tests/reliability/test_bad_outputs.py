@@ -83,7 +83,8 @@ def test_predict(refused, tmp_path, discs, automatic_run, place, kind):
         corrupt = tmp_path / "corrupt.png"
         corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
         inputs.append(corrupt)
-    names = ["corrupt.png"] if kind == "overwrite_bad" else [_expected_name(kind, out if kind != "taken" else out / "case00.png")]
+    named = out / "case00.png" if kind == "taken" else out
+    names = ["corrupt.png"] if kind == "overwrite_bad" else [_expected_name(kind, named)]
     refused(["predict", *inputs, "--run", automatic_run, "--out", out, *(["--overwrite"] if overwrite else [])],
             watch=[tmp_path, automatic_run], names=names)
 

@@ -161,7 +161,8 @@ VARYING = {"train_seconds", "peak_rss_mb", "peak_gpu_mb", "run_dir"}  # times, m
 def _visible_files(root: Path) -> int:
     if not root.is_dir():
         return 0
-    return sum(1 for p in root.rglob("*") if p.is_file() and not any(q.startswith(".") for q in p.relative_to(root).parts))
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return sum(not any(part.startswith(".") for part in p.relative_to(root).parts) for p in files)
 
 
 def _assert_same_cells(out: Path, reference: Path) -> None:

@@ -155,7 +155,8 @@ def check_values(config: TrainConfig, prefix: str = "") -> None:
         if not acceptable:
             raise _refuse(prefix + key, value, allowed)
     if config.loss.dice == 0 and config.loss.ce == 0:
-        raise ConfigError(f"{prefix}loss.dice and {prefix}loss.ce are both 0: nothing to train on; give one a weight > 0")
+        raise ConfigError(f"{prefix}loss.dice and {prefix}loss.ce are both 0: nothing to train on; "
+                          "give one a weight > 0")
     check_data_values(config.data, f"{prefix}data.")
     check_image_size(config.model.name, config.model.image_size, f"{prefix}model.image_size")
 
