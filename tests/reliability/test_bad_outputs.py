@@ -153,6 +153,17 @@ def test_eval_files_one_corrupt_prediction_writes_nothing(refused, tmp_path, dis
              "binary", "--out", tmp_path / "eval"], watch=[tmp_path], names=["case01.png"])
 
 
+def test_eval_run_one_corrupt_case_writes_nothing(refused, tmp_path, discs, automatic_run):
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+        for source in sorted((discs["val"] / sub).iterdir()):
+            (data / sub / source.name).write_bytes(source.read_bytes())
+    (data / "images" / "case01.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    refused(["eval", "--run", automatic_run, "--data", data, "--out", tmp_path / "eval"],
+            watch=[tmp_path, automatic_run], names=["case01.png"])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_eval_run(refused, tmp_path, discs, automatic_run, place, kind):
     out, overwrite = place(kind, "eval", folder=True)
