@@ -66,12 +66,23 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+SPLIT_FILES = ("train.csv", "val.csv", "split.json")
+
+
 def run_split(args: argparse.Namespace) -> int:
     from samtune.data.sources import load_source
     from samtune.data.split import split_cases, write_split
+    from samtune.outputs import check_outputs_in
 
+    if args.shots < 1:
+        raise_user(f"--shots {args.shots} is out of range; give a number of patient groups >= 1")
+    if args.val is not None and args.val < 1:
+        raise_user(f"--val {args.val} is out of range; give a number of patient groups >= 1, or leave it out")
+    if not 0 <= args.seed < 2**32:
+        raise_user(f"--seed {args.seed} is out of range; give an integer in [0, 2**32)")
     source = load_source(args.source, kind=args.kind, root=args.root)
     split = split_cases(source, shots=args.shots, seed=args.seed, val=args.val)
+    check_outputs_in(args.out, SPLIT_FILES, args.overwrite)  # the last check: nothing written yet
     paths = write_split(split, args.out, source)
     print(f"train: {len(split.train)} case(s) from {len({c.group for c in split.train})} group(s) -> {paths['train']}")
     print(f"val: {len(split.val)} case(s) from {len({c.group for c in split.val})} group(s) -> {paths['val']}")
@@ -113,4 +124,5 @@ def add_parser(subparsers) -> None:
     split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     split.add_argument("--val", type=int, help="number of groups for validation (default: all the others)")
     split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json")
+    split.add_argument("--overwrite", action="store_true", help="replace an existing split in --out")
     split.set_defaults(func=run_split)

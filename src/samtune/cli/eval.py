@@ -131,13 +131,12 @@ def run(args: argparse.Namespace) -> int:
     from samtune.data.labels import parse_label_spec
     from samtune.evaluation.evaluate import report_paths, write_report
     from samtune.evaluation.folders import evaluate_folders
+    from samtune.outputs import check_outputs_in
 
     label_map = parse_label_spec(args.label_map) if args.label_map else None
     pred_label_map = parse_label_spec(args.pred_label_map) if args.pred_label_map else None
 
-    existing = [path for path in report_paths(args.out) if path.exists()]
-    if existing and not args.overwrite:
-        raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
+    check_outputs_in(args.out, [path.name for path in report_paths(args.out)], args.overwrite)
 
     accumulator, match = evaluate_folders(
         args.pred,

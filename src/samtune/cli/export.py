@@ -30,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint", type=Path, metavar="BASE.pth",
         help="base checkpoint, if not at the path recorded in tuning.json (sha256 must match)",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
             "export writes merged official-layout checkpoints only: pass --merge "
             "(LoRA/DoRA are folded into the weights; full fine-tunes are copied as they are)"
         )
+    from samtune.outputs import check_output_file
+
+    check_output_file(args.out, args.overwrite)  # before the model loads: a bad --out fails in a second
     import torch
 
     from samtune.atomic import atomic_path

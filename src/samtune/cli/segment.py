@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from samtune.inference.overlay import save_png
     from samtune.inference.predictor import Predictor
     from samtune.inference.prompted import check_prompts
+    from samtune.outputs import check_output_file
 
-    outputs = [Path(p) for p in (args.out, args.overlay) if p]
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise UserError(f"{path} exists; pass --overwrite to replace it")
+    check_output_file(args.out, args.overwrite)
+    if args.overlay:
+        check_output_file(args.overlay, args.overwrite, flag="--overlay")
+        if Path(args.overlay).absolute() == Path(args.out).absolute():
+            raise UserError(f"--out and --overlay are both {args.out}; give the overlay another name")
     image = read_image(args.image)
     array = take_slice(image, args.slice, args.axis, source=args.image)
     points = [tuple(p) for p in (args.point or [])] + [tuple(p) for p in (args.negative_point or [])]

@@ -36,7 +36,8 @@ from samtune.inference.overlay import save_png
 from samtune.inference.predictor import Predictor
 from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
-from samtune.inference.volume import pick_channels
+from samtune.inference.volume import pick_channels, slice_axis
+from samtune.outputs import check_outputs_in
 
 
 @dataclass
@@ -107,11 +108,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
         picture = (options.out_dir / PICTURES_FOLDER / f"{name}_{'montage' if keeps else 'overlay'}.png"
                    if options.overlay else None)
         plans.append(PlannedOutput(path, name, labels, picture, keeps))
-    if not options.overwrite:
-        for plan in plans:
-            for target in (plan.labels, plan.picture):
-                if target is not None and target.exists():
-                    raise UserError(f"{target} already exists; pass --overwrite to replace it (or choose another --out)")
+    names = [target.name for plan in plans for target in (plan.labels, plan.picture) if target is not None]
+    check_outputs_in(options.out_dir, names, options.overwrite)
     return plans
 
 
@@ -147,6 +145,42 @@ def _check_mode(predictor: Predictor, plans: Sequence[PlannedOutput], options: P
             )
 
 
+def check_inputs(predictor: Predictor, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
+    """Read every input and check its prompt against its shape, before any output is written.
+
+    A corrupt, unreadable or mis-prompted input among many then fails the command with
+    nothing written, instead of after the outputs of the inputs before it. Each input is
+    read twice (here and when predicted); reading is a small part of predicting it.
+    """
+    axis = predictor.axis if options.axis is None else options.axis
+    for plan in plans:
+        image = read_image(plan.source)
+        prompt = prompt_for(plan, options)
+        if image.spatial_ndim == 2:
+            if prompt is not None and prompt.slice is not None:
+                raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
+            pick_channels(image, predictor.channels)
+            if prompt is not None:
+                check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
+            continue
+        checked = slice_axis(image, axis)
+        if prompt is None:
+            continue
+        if prompt.slice is None:
+            raise UserError(
+                f"{plan.source} is a volume of shape {image.spatial_shape}: say which slice the prompt is on "
+                "with --slice K (or \"slice\" in the prompts file)"
+            )
+        if not 0 <= prompt.slice < image.spatial_shape[checked]:
+            raise UserError(f"{plan.source}: slice {prompt.slice} is outside the volume of shape "
+                            f"{image.spatial_shape} along axis {checked}; give 0..{image.spatial_shape[checked] - 1}")
+        plane = tuple(size for i, size in enumerate(image.spatial_shape) if i != checked)
+        try:
+            check_prompts(plane, prompt.box, list(prompt.points or []))
+        except UserError as error:
+            raise UserError(f"{plan.source}, slice {prompt.slice}: {error}") from None
+
+
 def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput):
     if prompt is not None and prompt.slice is not None:
         raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
@@ -176,6 +210,7 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: P
     """Predict each input and write its outputs (module docstring); yields as each finishes."""
     plans = plan_outputs(inputs, options)
     _check_mode(predictor, plans, options)
+    check_inputs(predictor, plans, options)
     axis = predictor.axis if options.axis is None else options.axis
     for plan in plans:
         image = read_image(plan.source)

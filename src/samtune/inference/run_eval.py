@@ -38,6 +38,7 @@ from samtune.evaluation.folders import distance_unit
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 from samtune.inference.predictor import Predictor
 from samtune.inference.volume import batches, default_batch_size
+from samtune.outputs import check_outputs_in
 from samtune.runs import RunDir, RunSettings
 
 SPLITS = ("train", "val")
@@ -189,9 +190,7 @@ def evaluate_run(
     (default: all of them, 1..K, so a class missing from a case counts by ``both_empty``).
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    existing = [path for path in report_paths(out_dir) if path.exists()]
-    if existing and not overwrite:
-        raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
+    check_outputs_in(out_dir, [path.name for path in report_paths(out_dir)], overwrite)
     run = RunDir.open(run_dir)
     predictor = Predictor.from_run(run, device=device)  # checks the run's files first
     config = run.settings

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from samtune.configs import apply_overrides, from_dict, load_yaml
-from samtune.engine.config import TrainConfig
+from samtune.engine.config import TrainConfig, check_data_values, check_image_size, check_values
 from samtune.errors import ConfigError, UserError
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -223,6 +223,7 @@ def check_study(config: StudyConfig) -> None:
                 f"train.data.{key} is set; in a study the sources are given per dataset (datasets.NAME.train/val/test)"
                 + (", with paths relative to each list file" if key == "root" else "")
             )
+    _check_ranges(config)
     for component in config.components:
         if component not in COMPONENTS:
             raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENTS)})")
@@ -239,6 +240,28 @@ def check_study(config: StudyConfig) -> None:
     for shots in config.shots or []:
         if shots is not None and shots < 1:
             raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
+
+
+def _check_ranges(config: StudyConfig) -> None:
+    """Value ranges of the study's own keys and of its training values (`check_values`)."""
+    import math
+
+    check_values(config.train, "train.")
+    for seed in config.seeds:
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"seeds: {seed} is out of range; give integers in [0, 2**32)")
+    score = config.score
+    if not (math.isfinite(score.nsd_tolerance) and score.nsd_tolerance >= 0):
+        raise ConfigError(f"score.nsd_tolerance: {score.nsd_tolerance!r} is out of range; give a distance >= 0 (mm)")
+    if score.batch_size is not None and score.batch_size < 1:
+        raise ConfigError(f"score.batch_size: {score.batch_size} is out of range; give an integer >= 1, or null")
+    if score.device not in ("auto", "cpu", "cuda") and not score.device.startswith("cuda:"):
+        raise ConfigError(f"score.device: {score.device!r} is not a device; give auto, cpu or cuda")
+    for label in config.backbones:
+        entry = config.backbone(label)
+        check_image_size(entry.model or label, entry.image_size, f"backbones.{label}.image_size")
+    for name, dataset in config.datasets.items():
+        check_data_values(dataset, f"datasets.{name}.")
 
 
 def _check_inits(config: StudyConfig) -> None:
@@ -306,7 +329,7 @@ def check_overrides(train: TrainConfig, overrides: list[str], where: str) -> Non
         key = text.split("=", 1)[0].strip()
         if key in AXIS_KEYS:
             raise ConfigError(f"{where}: '{key}' is set by the study's axes (backbones, methods, seeds, datasets)")
-    apply_train_overrides(train, overrides, where)
+    check_values(apply_train_overrides(train, overrides, where), f"{where}: ")
 
 
 def inits_for(config: StudyConfig, backbone: str) -> list[tuple[str | None, InitConfig | None]]:

@@ -336,10 +336,14 @@ def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, ti
     """
     from samtune.study.results import cell_row
 
+    from samtune.study.preflight import check_study_folder, preflight
+
     out_dir = Path(out_dir)
+    check_study_folder(out_dir)
     planned = plan_study(config, out_dir, estimates=False)
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
+    preflight(config, out_dir, cells)  # values, strategies, data: before the folder exists
     out_dir.mkdir(parents=True, exist_ok=True)
     title = title or config.title or f"Study {out_dir.name}"
     outcome = StudyOutcome(out_dir, [])
