@@ -86,16 +86,15 @@ def continue_finished_run(run_dir: str, overrides: list[str] | None) -> bool:
     import json
     from pathlib import Path
 
-    from samtune.configs import from_dict, load_yaml, save_config
-    from samtune.engine.config import TrainConfig
-    from samtune.errors import ConfigError, UserError
+    from samtune.configs import save_config
+    from samtune.engine.api import resumable_config
+    from samtune.errors import ConfigError
+    from samtune.runs import RunLayout
 
+    config = resumable_config(run_dir)  # refuses a damaged config.yaml or a missing state/last.pt
     run = Path(run_dir)
-    if not (run / "config.yaml").is_file():
-        raise UserError(f"{run} is not a run directory (no config.yaml); give the --out folder of a training run")
-    summary_file = run / "summary.json"
+    summary_file = RunLayout(run).summary_path
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-    config = from_dict(TrainConfig, load_yaml(run / "config.yaml"), "config")
     if not overrides:
         if summary is None:
             return True

@@ -100,6 +100,17 @@ def peak_gpu(device: torch.device) -> dict[str, float]:
     return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
 
 
+
+def resumable_config(run_dir: str | Path) -> TrainConfig:
+    """The saved configuration of a run that `--resume` can continue; UserError naming the
+    missing or damaged file otherwise (config.yaml, state/last.pt)."""
+    layout = RunLayout(run_dir)
+    config = from_dict(TrainConfig, RunDir.open(run_dir).config_data(), str(layout.config_path))
+    if not layout.has_checkpoint():
+        raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
+                        f"samtune train CONFIG --out {layout.path} --overwrite")
+    return config
+
 def train(
     config: TrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
     device: str | None = None,
@@ -114,11 +125,7 @@ def train(
     """
     layout = RunLayout(run_dir)
     if resume:
-        run = RunDir.open(run_dir)
-        config = from_dict(TrainConfig, run.config_data(), str(layout.config_path))
-        if not layout.has_checkpoint():
-            raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
-                            f"samtune train CONFIG --out {layout.path} --overwrite")
+        config = resumable_config(run_dir)
     assert config is not None
     if device is not None:
         config.run.device = device
