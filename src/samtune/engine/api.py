@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from samtune.configs import from_dict
-from samtune.engine.config import TrainConfig
+from samtune.engine.config import TrainConfig, check_values
 from samtune.engine.data import build_training_data, eval_sample, training_sample
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective import SegmentationObjective
@@ -77,8 +77,7 @@ def _check(config: TrainConfig) -> None:
         )
     if config.run.precision == "fp16" and resolve_device(config.run.device).type != "cuda":
         raise ConfigError("run.precision=fp16 needs a CUDA device; use bf16 on the CPU")
-    if config.optim.steps < 1 or config.optim.batch_size < 1 or config.optim.accumulation < 1:
-        raise ConfigError("optim.steps, optim.batch_size and optim.accumulation must be >= 1")
+    check_values(config)  # every ranged value (lr > 0, eval.every >= 1, ...), named by its key
     if config.run.tensorboard == "on" and not tensorboard_available():
         raise ConfigError("run.tensorboard=on but the tensorboard package is not installed: "
                           "pip install tensorboard, or set run.tensorboard=auto")
