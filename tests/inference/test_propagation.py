@@ -12,6 +12,13 @@ from samtune.errors import UserError
 from samtune.inference.propagation import next_box, propagate
 
 
+class IdentityFrame:
+    """The model frame is the image frame (what `propagate` asks of a `ResizePad`)."""
+
+    def mask(self, mask):
+        return torch.as_tensor(np.asarray(mask, dtype=np.int64))
+
+
 class BoxThresholdPredictor:
     """Implements what `propagate` uses of `Predictor`: logits +1 on pixels > 0.5 inside the
     box (inclusive pixel indices), -1 elsewhere. Records boxes and encoded batch sizes."""
@@ -21,7 +28,7 @@ class BoxThresholdPredictor:
     device = "cpu"  # batch size defaults to 1 here
 
     def __init__(self):
-        self.boxes, self.batches, self.ranges = [], [], 0
+        self.boxes, self.batches, self.ranges, self.mask_inputs = [], [], 0, []
 
     def value_range(self, array):
         self.ranges += 1
@@ -29,10 +36,16 @@ class BoxThresholdPredictor:
 
     def encode_images(self, images, value_range):
         self.batches.append(len(images))
-        return torch.stack([torch.as_tensor(np.asarray(i, dtype=np.float32)) for i in images]), [None] * len(images)
+        stacked = torch.stack([torch.as_tensor(np.asarray(i, dtype=np.float32)) for i in images])[:, None]
+        return stacked, [IdentityFrame()] * len(images)  # "embedding" [B, 1, H, W]: the image itself
+
+    def prompt_decode(self, embedding, frame, box=None, pts=None, labels=None, mask_input=None):
+        self.mask_inputs.append(mask_input)
+        logits = self.prompt_logits(embedding, frame, box, pts, labels)
+        return logits, logits[None, None], 0.9
 
     def prompt_logits(self, embedding, frame, box=None, pts=None, labels=None):
-        image = embedding[0]
+        image = embedding[0, 0]
         inside = torch.zeros_like(image, dtype=torch.bool)
         if box is not None:
             x0, y0, x1, y1 = (int(round(v)) for v in box)

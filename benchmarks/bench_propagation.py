@@ -1,0 +1,200 @@
+"""3D propagation from one box: which stopping rule, and how close to per-slice boxes (issue 17).
+
+For every structure (TotalSeg example CT and MR organs, MNI152 white and grey matter) the
+box is the tight bounding box of its reference mask on the slice where it is largest.
+Zero-shot LiteMedSAM propagates from there through the volume:
+
+1. Each propagation setting (box margin, dense mask prompt, largest component) is run once
+   with a rule that never stops (`NEVER`), recording every slice's mask and signals. A
+   stopping rule only truncates such a trajectory (the slices before the stop are prompted
+   exactly as without a rule), so every candidate rule is scored on the recorded
+   trajectories with the library's own `StopRule.broken`.
+2. Scores per structure: 3D Dice; slices predicted beyond the structure's first/last slice
+   ("leak"); slices inside its extent left empty ("missed"). References: per-slice boxes
+   (the tight reference box on every slice that holds the structure, nothing elsewhere: the
+   upper bound of box prompting) and today's rule (margin 5, stop under 10 pixels).
+3. The rule chosen: among rules whose worst leak is <= 2 slices on every structure, the
+   highest median ratio Dice / per-slice-box Dice. Then run live (`Predictor.propagate`)
+   to confirm the simulated figures, and `--refine` on coarse automatic predictions.
+
+The TotalSeg labels are TotalSegmentator's predictions, not manual ground truth; they serve
+here as the reference structure, not as accuracy figures. The MNI maps are probabilities
+thresholded at 0.5.
+
+    PYTHONPATH=src:benchmarks python benchmarks/bench_propagation.py --cache /tmp/w17_cache [--json out.json]
+
+Slice embeddings are computed once per volume into the cache (propagation_volumes.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from propagation_volumes import CachedPredictor, encode_volume, load_volumes
+from samtune.inference.predictor import Predictor
+from samtune.inference.propagation import PropagationConfig, next_box
+from samtune.inference.refine import refine
+from samtune.inference.stopping import AREA_ONLY, NEVER, StopRule
+
+SETTINGS = {  # name -> propagation setting recorded as a trajectory
+    "margin5": PropagationConfig(margin=5),
+    "margin5+lcc": PropagationConfig(margin=5, largest_component=True),
+    "margin5+mask+lcc": PropagationConfig(margin=5, mask_prompt=True, largest_component=True),
+}
+CAP = 6  # trajectories are recorded to this many slices past the structure's ends (leak >= CAP: disqualified)
+GRID = {
+    "min_iou": [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9],
+    "min_stability": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95],
+    "max_growth": [1.25, 1.5, 2.0, 3.0],
+    "min_overlap": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    "max_contrast": [1.0, 1.5, 2.0, 3.0, 4.0],
+    "min_similarity": [0.6, 0.7, 0.8, 0.85, 0.9, 0.95],
+}
+
+
+def dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    total = pred.sum() + ref.sum()
+    return 2.0 * float((pred & ref).sum()) / float(total) if total else 1.0
+
+
+def candidate_rules() -> dict[str, StopRule]:
+    rules = {"area<10 (today)": AREA_ONLY}
+    singles = [(name, value) for name, values in GRID.items() for value in values]
+    for name, value in singles:
+        rules[f"{name}={value}"] = StopRule(**{name: value})
+    for (a, va), (b, vb) in itertools.combinations(singles, 2):
+        if a != b:
+            rules[f"{a}={va},{b}={vb}"] = StopRule(**{a: va, b: vb})
+    return rules
+
+
+def trajectory(predictor, volume, ref, setting):
+    """One never-stopping propagation: per-slice (pred area, intersection) and the signals."""
+    areas = ref.sum(axis=(1, 2))
+    start = int(np.argmax(areas))
+    box = next_box(ref[start], 0)
+    slices = np.flatnonzero(areas)
+    reach = max(start - int(slices[0]), int(slices[-1]) - start) + CAP
+    result = predictor.propagate(volume.image, start, box=box, config=replace(setting, stop=NEVER, max_slices=reach))
+    pred = result.labels.array.astype(bool)
+    return {"start": start, "signals": result.signals[1], "pred": pred.sum(axis=(1, 2)),
+            "inter": (pred & ref).sum(axis=(1, 2)), "ref": areas}
+
+
+def score_rule(traj, rule: StopRule) -> dict:
+    """Truncate a trajectory where `rule` stops; Dice, leak and missed slices."""
+    start, signals, count = traj["start"], traj["signals"], len(traj["ref"])
+    kept, capped = {start}, False
+    for direction in (+1, -1):
+        index = start + direction
+        while 0 <= index < count and index in signals and rule.broken(signals[index]) is None:
+            kept.add(index)
+            index += direction
+        # ran out of recorded slices before the volume's edge: it would have gone on
+        capped |= 0 <= index < count and index not in signals
+    kept_list = sorted(kept)
+    pred = sum(int(traj["pred"][z]) for z in kept_list)
+    inter = sum(int(traj["inter"][z]) for z in kept_list)
+    ref_slices = np.flatnonzero(traj["ref"])
+    lo, hi = int(ref_slices[0]), int(ref_slices[-1])
+    nonempty = [z for z in kept_list if traj["pred"][z] > 0]
+    leak = sum(1 for z in nonempty if z < lo or z > hi)
+    missed = sum(1 for z in range(lo, hi + 1) if z not in kept or traj["pred"][z] == 0)
+    return {"dice": 2.0 * inter / (pred + int(traj["ref"].sum())), "leak": leak, "missed": missed,
+            "first": kept_list[0], "last": kept_list[-1], "capped": capped, "ref_first": lo, "ref_last": hi}
+
+
+def per_slice_boxes(predictor, volume, ref) -> float:
+    """Upper bound: the tight reference box on every slice that holds the structure."""
+    pred = np.zeros_like(ref)
+    value_range = predictor.value_range(volume.image.array)
+    for z in np.flatnonzero(ref.any(axis=(1, 2))):
+        embedding, frames = predictor.encode_images([volume.image.array[z]], value_range)
+        pred[z] = (predictor.prompt_logits(embedding, frames[0], next_box(ref[z], 0)) > 0).numpy()
+    return dice(pred, ref)
+
+
+def coarse(ref: np.ndarray, factor: int = 4, extra: int = 3) -> np.ndarray:
+    """A deliberately coarse automatic prediction: the reference at 1/factor in-plane
+    resolution (blocky), dilated by one block, and smeared ``extra`` slices past each end."""
+    z, h, w = ref.shape
+    small = ref[:, ::factor, ::factor]
+    from scipy import ndimage
+
+    small = ndimage.binary_dilation(small, structure=np.ones((1, 3, 3), bool))
+    blocky = np.repeat(np.repeat(small, factor, axis=1), factor, axis=2)[:, :h, :w]
+    slices = np.flatnonzero(ref.any(axis=(1, 2)))
+    out = blocky.copy()
+    for k in range(1, extra + 1):
+        if slices[0] - k >= 0:
+            out[slices[0] - k] = blocky[slices[0]]
+        if slices[-1] + k < z:
+            out[slices[-1] + k] = blocky[slices[-1]]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, required=True, help="slice-embedding cache folder")
+    parser.add_argument("--json", type=Path, help="write all figures here")
+    parser.add_argument("--volumes", nargs="+", default=["ct", "mni"])
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    base = Predictor.from_model("lite_medsam")
+    volumes = load_volumes(tuple(args.volumes))
+    structures, trajectories, bounds = [], {}, {}
+    started = time.perf_counter()
+    for volume in volumes:
+        encode_volume(base, volume, args.cache)
+        predictor = CachedPredictor(base.model, "prompted", percentiles=None)
+        predictor.window = volume.value_range  # window clipping = this volume's fixed range
+        predictor.attach(volume, args.cache)
+        for name, ref in volume.structures.items():
+            key = f"{volume.name}/{name}"
+            structures.append((volume, name, ref, predictor))
+            bounds[key] = per_slice_boxes(predictor, volume, ref)
+            for setting_name, setting in SETTINGS.items():
+                trajectories[key, setting_name] = trajectory(predictor, volume, ref, setting)
+            print(f"{key}: per-slice boxes Dice {bounds[key]:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    rules = candidate_rules()
+    table = []
+    for setting_name in SETTINGS:
+        for rule_name, rule in rules.items():
+            scores = {f"{v.name}/{n}": score_rule(trajectories[f"{v.name}/{n}", setting_name], rule)
+                      for v, n, _, _ in structures}
+            ratios = [scores[k]["dice"] / bounds[k] for k in scores]
+            table.append({"setting": setting_name, "rule": rule_name, "median_ratio": statistics.median(ratios),
+                          "mean_dice": statistics.mean(s["dice"] for s in scores.values()),
+                          "worst_leak": max(s["leak"] for s in scores.values()),
+                          "total_leak": sum(s["leak"] for s in scores.values()),
+                          "total_missed": sum(s["missed"] for s in scores.values()), "scores": scores})
+    ok = [row for row in table if row["worst_leak"] <= 2]
+    ranked = sorted(ok, key=lambda r: (r["median_ratio"], r["mean_dice"]), reverse=True)
+    print("\nbest rules (worst leak <= 2 slices):")
+    for row in ranked[:15]:
+        print(f"  {row['setting']:18s} {row['rule']:42s} median Dice/bound {row['median_ratio']:.3f} "
+              f"mean Dice {row['mean_dice']:.3f} leak {row['total_leak']} missed {row['total_missed']}")
+    print("\ntoday's rule and single signals, per setting:")
+    for row in table:
+        if row["rule"] == "area<10 (today)":
+            print(f"  {row['setting']:18s} today: median Dice/bound {row['median_ratio']:.3f} "
+                  f"mean Dice {row['mean_dice']:.3f} worst leak {row['worst_leak']} missed {row['total_missed']}")
+    if args.json:
+        args.json.write_text(json.dumps({"bounds": bounds, "table": table,
+                                         "structures": [f"{v.name}/{n}" for v, n, _, _ in structures]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
