@@ -100,7 +100,10 @@ class CachedPredictor(Predictor):
         tensors, frames = [], []
         for image in images:
             z = self._index[slice_key(image)]
-            tensors.append(torch.from_numpy(np.array(self._embeddings[z])))
+            embedding = np.array(self._embeddings[z])
+            if not embedding.any():
+                raise RuntimeError(f"slice {z} was not encoded into the cache")
+            tensors.append(torch.from_numpy(embedding))
             frames.append(prepare_image(np.zeros(np.asarray(image).shape[:2], np.float32), self.model.image_size,
                                         self.model.normalization, value_range=(0.0, 1.0))[1])
             self.encoded += 1
