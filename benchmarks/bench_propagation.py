@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from propagation_volumes import CachedPredictor, encode_volume, load_volumes
+from samtune.data.geometry import LoadedImage
 from samtune.inference.predictor import Predictor
 from samtune.inference.propagation import PropagationConfig, next_box
 from samtune.inference.refine import refine
@@ -79,16 +80,21 @@ def candidate_rules() -> dict[str, StopRule]:
 
 
 def trajectory(predictor, volume, ref, setting):
-    """One never-stopping propagation: per-slice (pred area, intersection) and the signals."""
+    """One never-stopping propagation: per-slice (pred area, intersection) and the signals.
+
+    The volume is cut to CAP slices past the structure's ends (the same slices, so the same
+    cached embeddings): a sweep reaching such a cut would have gone on (``capped``)."""
     areas = ref.sum(axis=(1, 2))
-    start = int(np.argmax(areas))
-    box = next_box(ref[start], 0)
     slices = np.flatnonzero(areas)
-    reach = max(start - int(slices[0]), int(slices[-1]) - start) + CAP
-    result = predictor.propagate(volume.image, start, box=box, config=replace(setting, stop=NEVER, max_slices=reach))
-    pred = result.labels.array.astype(bool)
-    return {"start": start, "signals": result.signals[1], "pred": pred.sum(axis=(1, 2)),
-            "inter": (pred & ref).sum(axis=(1, 2)), "ref": areas}
+    low, high = max(int(slices[0]) - CAP, 0), min(int(slices[-1]) + CAP, len(areas) - 1)
+    image = LoadedImage(volume.image.array[low : high + 1], volume.image.geometry)
+    start = int(np.argmax(areas))
+    result = predictor.propagate(image, start - low, box=next_box(ref[start], 0), config=replace(setting, stop=NEVER))
+    pred = np.zeros_like(ref)
+    pred[low : high + 1] = result.labels.array.astype(bool)
+    signals = {z + low: value for z, value in result.signals[1].items()}
+    return {"start": start, "signals": signals, "pred": pred.sum(axis=(1, 2)), "inter": (pred & ref).sum(axis=(1, 2)),
+            "ref": areas, "low": low, "high": high}
 
 
 def score_rule(traj, rule: StopRule) -> dict:
@@ -97,11 +103,11 @@ def score_rule(traj, rule: StopRule) -> dict:
     kept, capped = {start}, False
     for direction in (+1, -1):
         index = start + direction
-        while 0 <= index < count and index in signals and rule.broken(signals[index]) is None:
+        while traj["low"] <= index <= traj["high"] and index in signals and rule.broken(signals[index]) is None:
             kept.add(index)
             index += direction
         # ran out of recorded slices before the volume's edge: it would have gone on
-        capped |= 0 <= index < count and index not in signals
+        capped |= 0 <= index < count and not traj["low"] <= index <= traj["high"]
     kept_list = sorted(kept)
     pred = sum(int(traj["pred"][z]) for z in kept_list)
     inter = sum(int(traj["inter"][z]) for z in kept_list)
@@ -148,8 +154,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="slice-embedding cache folder")
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--volumes", nargs="+", default=["ct", "mni"])
+    parser.add_argument("--structures", nargs="+", help="only these structures (names as in propagation_volumes.py)")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # 2 threads on 2 cores shared with other jobs run many times slower
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
     base = Predictor.from_model("lite_medsam")
     volumes = load_volumes(tuple(args.volumes))
@@ -161,16 +169,19 @@ def main() -> None:
         predictor.window = volume.value_range  # window clipping = this volume's fixed range
         predictor.attach(volume, args.cache)
         for name, ref in volume.structures.items():
+            if args.structures and name not in args.structures:
+                continue
             key = f"{volume.name}/{name}"
             structures.append((volume, name, ref, predictor))
             bounds[key] = per_slice_boxes(predictor, volume, ref)
-            for setting_name, setting in SETTINGS.items():
+            for setting_name in args.settings:
+                setting = SETTINGS[setting_name]
                 trajectories[key, setting_name] = trajectory(predictor, volume, ref, setting)
             print(f"{key}: per-slice boxes Dice {bounds[key]:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
 
     rules = candidate_rules()
     table = []
-    for setting_name in SETTINGS:
+    for setting_name in args.settings:
         for rule_name, rule in rules.items():
             scores = {f"{v.name}/{n}": score_rule(trajectories[f"{v.name}/{n}", setting_name], rule)
                       for v, n, _, _ in structures}
