@@ -149,14 +149,64 @@ def coarse(ref: np.ndarray, factor: int = 4, extra: int = 3) -> np.ndarray:
     return out
 
 
+def report(table: list[dict], bounds: dict[str, float]) -> None:
+    """Rank rules: worst leak <= 2 slices on every structure, then median Dice / bound."""
+    for row in table:
+        scores = row["scores"]
+        ratios = [scores[k]["dice"] / bounds[k] for k in scores]
+        row.update(median_ratio=statistics.median(ratios), mean_dice=statistics.mean(s["dice"] for s in scores.values()),
+                   worst_leak=max(s["leak"] for s in scores.values()), total_leak=sum(s["leak"] for s in scores.values()),
+                   total_missed=sum(s["missed"] for s in scores.values()))
+    ok = [row for row in table if row["worst_leak"] <= 2]
+    ranked = sorted(ok, key=lambda r: (r["median_ratio"], r["mean_dice"]), reverse=True)
+    print(f"\n{len(bounds)} structures; per-slice-box Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in bounds.items()))
+    print(f"best rules of {len(table)} (worst leak <= 2 slices: {len(ok)}):")
+    for row in ranked[:12]:
+        print(f"  {row['setting']:18s} {row['rule']:42s} median Dice/bound {row['median_ratio']:.3f} "
+              f"mean Dice {row['mean_dice']:.3f} leak {row['total_leak']} missed {row['total_missed']}")
+    print("best single-signal rule per signal (any leak):")
+    for signal in ["area<10"] + list(GRID):
+        rows = [r for r in table if r["rule"].startswith(signal) and "," not in r["rule"]]
+        best = max(rows, key=lambda r: (r["worst_leak"] <= 2, r["median_ratio"]))
+        print(f"  {best['setting']:18s} {best['rule']:42s} median Dice/bound {best['median_ratio']:.3f} "
+              f"worst leak {best['worst_leak']} total leak {best['total_leak']} missed {best['total_missed']}")
+
+
+def combine(paths: list[Path]) -> None:
+    """Rank rules over several benchmark JSON files (e.g. one per volume, run in parallel)."""
+    loaded = [json.loads(p.read_text()) for p in paths]
+    bounds = {k: v for d in loaded for k, v in d["bounds"].items()}
+    rows: dict[tuple[str, str], dict] = {}
+    for d in loaded:
+        for row in d["table"]:
+            rows.setdefault((row["setting"], row["rule"]), {"setting": row["setting"], "rule": row["rule"],
+                                                            "scores": {}})["scores"].update(row["scores"])
+    table = [r for r in rows.values() if len(r["scores"]) == len(bounds)]
+    report(table, bounds)
+
+
+def refine_bench(predictor, volume, ref, setting) -> dict:
+    """--refine on a coarse automatic prediction of one structure: Dice before and after."""
+    automatic = coarse(ref)
+    result, starts = refine(predictor, volume.image, automatic.astype(np.uint8), config=setting)
+    refined = result.labels.array == 1
+    return {"coarse": dice(automatic, ref), "refined": dice(refined, ref), "start": starts[0].slice,
+            "extent": result.extents.get(1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, required=True, help="slice-embedding cache folder")
+    parser.add_argument("--cache", type=Path, help="slice-embedding cache folder")
+    parser.add_argument("--combine", type=Path, nargs="+", help="rank rules over these --json files, then exit")
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--volumes", nargs="+", default=["ct", "mni"])
     parser.add_argument("--structures", nargs="+", help="only these structures (names as in propagation_volumes.py)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--refine-only", action="store_true",
+                        help="only --refine on coarse automatic predictions, with the default configuration")
     args = parser.parse_args()
+    if args.combine:
+        return combine(args.combine)
     torch.set_num_threads(1)  # 2 threads on 2 cores shared with other jobs run many times slower
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
     base = Predictor.from_model("lite_medsam")
@@ -172,6 +222,11 @@ def main() -> None:
             if args.structures and name not in args.structures:
                 continue
             key = f"{volume.name}/{name}"
+            if args.refine_only:
+                figures = refine_bench(predictor, volume, ref, PropagationConfig())
+                print(f"{key}: refine coarse Dice {figures['coarse']:.3f} -> {figures['refined']:.3f} "
+                      f"(start slice {figures['start']}, extent {figures['extent']})", flush=True)
+                continue
             structures.append((volume, name, ref, predictor))
             bounds[key] = per_slice_boxes(predictor, volume, ref)
             for setting_name in args.settings:
@@ -179,29 +234,16 @@ def main() -> None:
                 trajectories[key, setting_name] = trajectory(predictor, volume, ref, setting)
             print(f"{key}: per-slice boxes Dice {bounds[key]:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
 
+    if args.refine_only:
+        return
     rules = candidate_rules()
     table = []
     for setting_name in args.settings:
         for rule_name, rule in rules.items():
             scores = {f"{v.name}/{n}": score_rule(trajectories[f"{v.name}/{n}", setting_name], rule)
                       for v, n, _, _ in structures}
-            ratios = [scores[k]["dice"] / bounds[k] for k in scores]
-            table.append({"setting": setting_name, "rule": rule_name, "median_ratio": statistics.median(ratios),
-                          "mean_dice": statistics.mean(s["dice"] for s in scores.values()),
-                          "worst_leak": max(s["leak"] for s in scores.values()),
-                          "total_leak": sum(s["leak"] for s in scores.values()),
-                          "total_missed": sum(s["missed"] for s in scores.values()), "scores": scores})
-    ok = [row for row in table if row["worst_leak"] <= 2]
-    ranked = sorted(ok, key=lambda r: (r["median_ratio"], r["mean_dice"]), reverse=True)
-    print("\nbest rules (worst leak <= 2 slices):")
-    for row in ranked[:15]:
-        print(f"  {row['setting']:18s} {row['rule']:42s} median Dice/bound {row['median_ratio']:.3f} "
-              f"mean Dice {row['mean_dice']:.3f} leak {row['total_leak']} missed {row['total_missed']}")
-    print("\ntoday's rule and single signals, per setting:")
-    for row in table:
-        if row["rule"] == "area<10 (today)":
-            print(f"  {row['setting']:18s} today: median Dice/bound {row['median_ratio']:.3f} "
-                  f"mean Dice {row['mean_dice']:.3f} worst leak {row['worst_leak']} missed {row['total_missed']}")
+            table.append({"setting": setting_name, "rule": rule_name, "scores": scores})
+    report(table, bounds)
     if args.json:
         args.json.write_text(json.dumps({"bounds": bounds, "table": table,
                                          "structures": [f"{v.name}/{n}" for v, n, _, _ in structures]}, indent=1))

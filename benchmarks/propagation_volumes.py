@@ -92,7 +92,12 @@ class CachedPredictor(Predictor):
 
     def attach(self, volume: Volume, cache: Path) -> None:
         self._embeddings = np.load(cache / f"{volume.name}.npy", mmap_mode="r")
-        self._index = {slice_key(volume.image.array[z]): z for z in range(volume.image.array.shape[0])}
+        # identical slices (empty ones above the head) share one key: point it at an encoded one
+        self._index = {}
+        for z in range(volume.image.array.shape[0]):
+            key = slice_key(volume.image.array[z])
+            if key not in self._index or not np.any(self._embeddings[self._index[key]]):
+                self._index[key] = z
         self.encoded = 0
 
     @torch.inference_mode()
