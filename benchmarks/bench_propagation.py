@@ -172,7 +172,21 @@ def report(table: list[dict], bounds: dict[str, float]) -> None:
               f"worst leak {best['worst_leak']} total leak {best['total_leak']} missed {best['total_missed']}")
 
 
-def combine(paths: list[Path]) -> None:
+def show(table: list[dict], bounds: dict[str, float], setting: str, rule: str) -> None:
+    """Per-structure figures of one (setting, rule) as a Markdown table."""
+    row = next(r for r in table if r["setting"] == setting and r["rule"] == rule)
+    print(f"\n{setting}, {rule}:\n| structure | slices | per-slice boxes Dice | Dice | / bound | kept | leak | missed |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, sc in row["scores"].items():
+        more = "+" if sc["capped"] else ""  # the sweep reached the cut: it would have leaked further
+        print(f"| {key} | {sc['ref_first']}..{sc['ref_last']} | {bounds[key]:.3f} | {sc['dice']:.3f} | "
+              f"{sc['dice'] / bounds[key]:.2f} | {sc['first']}..{sc['last']}{more} | {sc['leak']}{more} | {sc['missed']} |")
+    ratios = [sc["dice"] / bounds[k] for k, sc in row["scores"].items()]
+    print(f"median Dice / bound {statistics.median(ratios):.3f}, median Dice "
+          f"{statistics.median(sc['dice'] for sc in row['scores'].values()):.3f}")
+
+
+def combine(paths: list[Path], shows: list[str] = ()) -> None:
     """Rank rules over several benchmark JSON files (e.g. one per volume, run in parallel)."""
     loaded = [json.loads(p.read_text()) for p in paths]
     bounds = {k: v for d in loaded for k, v in d["bounds"].items()}
@@ -183,6 +197,9 @@ def combine(paths: list[Path]) -> None:
                                                             "scores": {}})["scores"].update(row["scores"])
     table = [r for r in rows.values() if len(r["scores"]) == len(bounds)]
     report(table, bounds)
+    for item in shows:
+        setting, rule = item.split(":", 1)
+        show(table, bounds, setting, rule)
 
 
 def refine_bench(predictor, volume, ref, setting) -> dict:
@@ -198,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, help="slice-embedding cache folder")
     parser.add_argument("--combine", type=Path, nargs="+", help="rank rules over these --json files, then exit")
+    parser.add_argument("--show", action="append", metavar="SETTING:RULE", help="with --combine: per-structure table")
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--volumes", nargs="+", default=["ct", "mni"])
     parser.add_argument("--structures", nargs="+", help="only these structures (names as in propagation_volumes.py)")
@@ -206,7 +224,7 @@ def main() -> None:
                         help="only --refine on coarse automatic predictions, with the default configuration")
     args = parser.parse_args()
     if args.combine:
-        return combine(args.combine)
+        return combine(args.combine, args.show or [])
     torch.set_num_threads(1)  # 2 threads on 2 cores shared with other jobs run many times slower
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
     base = Predictor.from_model("lite_medsam")

@@ -7,7 +7,10 @@ organ's ends, which is what these tests check. To keep the encoder cost down the
 cut to slices 63..104 (3 past the kidney's ends, so a rule that does not stop shows a
 3-slice leak there) and every slice is encoded at most once for all tests.
 
-Measured (torch 2.13 CPU, BENCHMARKS.md "3D propagation"): see the constants below.
+Measured with the default rule (torch 2.13 CPU, BENCHMARKS.md "3D propagation"): right
+kidney kept on slices 67..99, 3D Dice 0.805; gallbladder 85..95, Dice 0.802; the thresholds
+below leave room for float noise only, while today's area-only rule (which runs to both cuts)
+scores 0.65 and 0.27 on the whole volume.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared/data/TotalSeg-exampl
 LOW, HIGH = 63, 104  # slices kept from the 112 (inclusive)
 CT_WINDOW = (-160.0, 240.0)  # soft-tissue window (level 40, width 400 HU)
 ORGANS = {"kidney_right": (2, 66, 101), "gallbladder": (4, 84, 95)}  # label, first, last slice
-MIN_DICE = {"kidney_right": 0.80, "gallbladder": 0.70}
+MIN_DICE = {"kidney_right": 0.78, "gallbladder": 0.77}
 
 
 class OnceEncoded(Predictor):
