@@ -234,7 +234,9 @@ def main() -> None:
     for volume in volumes:
         encode_volume(base, volume, args.cache)
         predictor = CachedPredictor(base.model, "prompted", percentiles=None)
-        predictor.window = volume.value_range  # window clipping = this volume's fixed range
+        low, high = volume.value_range  # as a CT window (level, width), so value_range() returns it
+        predictor.window = ((low + high) / 2.0, high - low)
+        assert predictor.value_range(volume.image.array) == volume.value_range
         predictor.attach(volume, args.cache)
         for name, ref in volume.structures.items():
             if args.structures and name not in args.structures:

@@ -23,7 +23,7 @@ from samtune.data.readers import read_image
 from samtune.inference.predictor import Predictor
 
 TOTALSEG = Path(__file__).resolve().parents[1].parent / "shared/data/TotalSeg-examples"
-CT_WINDOW = (-160.0, 240.0)  # soft-tissue window (level 40, width 400 HU), as MedSAM's CT preprocessing
+CT_WINDOW = (-160.0, 240.0)  # HU range of the soft-tissue window (level 40, width 400), as MedSAM's CT preprocessing
 MNI_STEP = 3  # every 3rd axial slice of the 1 mm template (3 mm apart, as the CT), a third of the encoder time
 
 

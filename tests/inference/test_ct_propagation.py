@@ -15,6 +15,7 @@ scores 0.65 and 0.27 on the whole volume.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +33,16 @@ pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/TotalSeg-examples"
 LOW, HIGH = 63, 104  # slices kept from the 112 (inclusive)
-CT_WINDOW = (-160.0, 240.0)  # soft-tissue window (level 40, width 400 HU)
+CT_WINDOW = (40.0, 400.0)  # soft-tissue window (level, width) in HU: -160..240
 ORGANS = {"kidney_right": (2, 66, 101), "gallbladder": (4, 84, 95)}  # label, first, last slice
 MIN_DICE = {"kidney_right": 0.78, "gallbladder": 0.77}
 
 
+@dataclass
 class OnceEncoded(Predictor):
-    """A `Predictor` that encodes each distinct slice once (keyed by its bytes) and counts."""
+    """A `Predictor` that encodes each distinct slice once (keyed by its bytes)."""
 
-    def __post_init__(self):
-        self.seen: dict[bytes, torch.Tensor] = {}
+    seen: dict = field(default_factory=dict, repr=False)
 
     def encode_images(self, images, value_range=None):
         embeddings, frames = [], []
