@@ -92,6 +92,7 @@ class CachedPredictor(Predictor):
 
     def attach(self, volume: Volume, cache: Path) -> None:
         self._embeddings = np.load(cache / f"{volume.name}.npy", mmap_mode="r")
+        self._range = volume.value_range  # the range the cache was encoded with (also for crops)
         # identical slices (empty ones above the head) share one key: point it at an encoded one
         self._index = {}
         for z in range(volume.image.array.shape[0]):
@@ -99,6 +100,9 @@ class CachedPredictor(Predictor):
             if key not in self._index or not np.any(self._embeddings[self._index[key]]):
                 self._index[key] = z
         self.encoded = 0
+
+    def value_range(self, array):
+        return self._range
 
     @torch.inference_mode()
     def encode_images(self, images, value_range=None):

@@ -99,7 +99,7 @@ class PropagationResult:
     Attributes:
         labels: uint8 [z, y, x] (0 background, k = class k of the prompts) with the source geometry.
         axis: the slicing axis.
-        start: the first prompt's slice.
+        start: the lowest prompted slice.
         first, last: lowest and highest slice index holding any kept prediction.
         areas: predicted pixels (all classes) per kept slice index.
         extents: per class, (first, last) kept slice.
@@ -173,8 +173,9 @@ def propagate(
     if predictor.mode != "prompted":
         raise UserError("propagation needs a prompted model; this run segments automatically (use predict_volume)")
     config = config or PropagationConfig()
-    if "min_area" in options:
-        config = replace(config, stop=replace(options.get("stop", config.stop), min_area=options.pop("min_area")))
+    if "min_area" in options:  # shorthand for the stop rule's min_area
+        stop = options.pop("stop", config.stop)
+        options["stop"] = replace(stop, min_area=options.pop("min_area"))
     unknown = sorted(set(options) - set(PropagationConfig.__dataclass_fields__))
     if unknown:
         raise TypeError(f"unknown propagation option(s): {', '.join(unknown)}")
@@ -248,10 +249,8 @@ class _Run:
         areas = {z: int((self.by_slice[z] > 0).sum()) for z in kept}
         extents = {label: (min(s), max(s)) for label, s in self.kept.items() if s}
         return PropagationResult(LoadedImage(self.labels, self.loaded.geometry, self.loaded.path), self.axis,
-                                 prompts[0].slice if len({p.label for p in prompts}) > 1 else
-                                 min(prompts, key=lambda p: p.slice).slice,
-                                 first=kept[0], last=kept[-1], areas=areas, extents=extents, stops=self.stops,
-                                 signals=self.signals)
+                                 min(p.slice for p in prompts), first=kept[0], last=kept[-1], areas=areas,
+                                 extents=extents, stops=self.stops, signals=self.signals)
 
     # ------------------------------------------------------------ encoder
     def _embed(self, index: int, direction: int = 1, limit: int | None = None):
@@ -321,8 +320,7 @@ class _Run:
             mask_input = state.low_res if self.config.mask_prompt else None
             logits, low_res, iou, mask, embedding, frame = self._predict(index, box, mask_input=mask_input)
             signals = signals_of(torch.from_numpy(logits), iou, mask, state.mask, self._image01(index),
-                                 self._vector(embedding, frame, mask) if mask.any() else reference.embedding * 0,
-                                 reference)
+                                 self._vector(embedding, frame, mask), reference)
             self.signals[prompt.label][index] = signals
             broken = self.config.stop.broken(signals)
             if broken is not None:
