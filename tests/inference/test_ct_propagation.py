@@ -8,9 +8,9 @@ cut to slices 63..104 (3 past the kidney's ends, so a rule that does not stop sh
 3-slice leak there) and every slice is encoded at most once for all tests.
 
 Measured with the default rule (torch 2.13 CPU, BENCHMARKS.md "3D propagation"): right
-kidney kept on slices 67..99, 3D Dice 0.805; gallbladder 85..95, Dice 0.802; the thresholds
-below leave room for float noise only, while today's area-only rule (which runs to both cuts)
-scores 0.65 and 0.27 on the whole volume.
+kidney kept on slices 67..99, 3D Dice 0.805; gallbladder 85..95, Dice 0.802; --refine of the
+coarse gallbladder below: Dice 0.438 -> 0.659. The thresholds leave room for float noise
+only; today's area-only rule leaks 6+ slices past both ends of each (Dice 0.65 and 0.27).
 """
 
 from __future__ import annotations
@@ -85,9 +85,10 @@ def test_one_box_stops_within_two_slices_of_the_organ_ends(ct, organ):
     assert abs(lo + LOW - first) <= 2 and abs(hi + LOW - last) <= 2, (lo + LOW, hi + LOW, result.stops)
     assert lo < start < hi  # both sides of the start slice
     assert dice(result.labels.array.astype(bool), reference) >= MIN_DICE[organ]
-    # The rule before issue 17 (stop only when under 10 pixels) runs to both cuts of the volume.
+    # The rule before issue 17 (stop only when under 10 pixels) leaks 3 or more slices past both
+    # ends (the kidney's reach the cuts of the volume, 3 slices past its ends).
     today = predictor.propagate(volume, start, box=box, stop=AREA_ONLY)
-    assert today.extents[1] == (0, HIGH - LOW)
+    assert today.extents[1][0] + LOW <= first - 3 and today.extents[1][1] + LOW >= last + 3, today.extents
 
 
 def test_refine_sharpens_a_coarse_automatic_prediction(ct):

@@ -66,3 +66,10 @@ def test_bad_stop_rule(refused, volume, tiny_checkpoint, tmp_path, item, named):
 def test_run_and_model_without_refine(refused, volume, automatic_run, tmp_path):
     argv = ["predict", volume, "--run", automatic_run, "--model", "lite_medsam", "--out", tmp_path / "out"]
     refused(argv, watch=[tmp_path, volume.parent], names=["--run", "--model", "--refine"])
+
+
+@pytest.mark.parametrize("window", ["40", "40,-5", "lung2"])
+def test_bad_window(refused, volume, tiny_checkpoint, tmp_path, window):
+    argv = zero_shot(volume, tiny_checkpoint, tmp_path / "out") + ["--slice", "2", "--box", "12", "10", "36", "30",
+                                                                  "--window", window]
+    refused(argv, watch=[tmp_path, volume.parent], names=[f"--window {window}"])

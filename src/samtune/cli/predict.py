@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", metavar="RUN_DIR", help="a training run directory")
     parser.add_argument("--model", metavar="NAME", help="a registered model, zero-shot and prompted (e.g. lite_medsam); "
                         "with --run and --refine: the prompted model that refines the run")
+    parser.add_argument("--window", metavar="LEVEL,WIDTH",
+                        help="with --model: CT window in HU (e.g. 40,400, or a preset such as abdomen); "
+                        "default: each volume's min..max (BENCHMARKS.md's propagation figures use 40,400)")
     parser.add_argument("--checkpoint", metavar="FILE", help="with --model: weights file for models without packaged weights")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt, pixels")
     parser.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--refine sharpens an automatic run: give --run RUN_DIR (and --model NAME to refine with)")
     if args.checkpoint and not args.model:
         raise UserError("--checkpoint goes with --model; a run directory holds its own weights")
+    if args.window and not args.model:
+        raise UserError("--window goes with --model; a run uses the window it was trained with")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     positives, negatives = args.point or [], args.negative_point or []
@@ -111,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         predictor = Predictor.from_run(args.run, device=args.device)
     else:
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+        predictor.window = zero_shot_window(args.window)
     if args.refine:
         if predictor.mode != "automatic":
             raise UserError(f"--refine sharpens an automatic run; {args.run} segments from prompts already")
@@ -118,12 +124,28 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--refine needs a promptable model: {args.run} segments automatically only; "
                             "add --model NAME (e.g. --model lite_medsam)")
         options.refine_with = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+        options.refine_with.window = zero_shot_window(args.window)
     count = 0
     for written in predict_files(predictor, args.inputs, options):
         print(written.description)
         count += 1
     print(f"{count} input(s) predicted into {args.out}")
     return 0
+
+
+def zero_shot_window(text: str | None):
+    """(level, width) from --window, or None (min..max of each input)."""
+    from samtune.data.preprocess import CT_WINDOWS
+    from samtune.engine.data import parse_window
+    from samtune.errors import ConfigError, UserError
+
+    try:
+        window = parse_window(text)
+    except ConfigError:
+        window = (0.0, 0.0)
+    if window is not None and not window[1] > 0:
+        raise UserError(f"--window {text}: expected LEVEL,WIDTH in HU with WIDTH > 0, or one of {', '.join(CT_WINDOWS)}")
+    return window
 
 
 def propagation_config(args: argparse.Namespace):
