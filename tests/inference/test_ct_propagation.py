@@ -85,8 +85,10 @@ def test_one_box_stops_within_two_slices_of_the_organ_ends(ct, organ):
     assert abs(lo + LOW - first) <= 2 and abs(hi + LOW - last) <= 2, (lo + LOW, hi + LOW, result.stops)
     assert lo < start < hi  # both sides of the start slice
     assert dice(result.labels.array.astype(bool), reference) >= MIN_DICE[organ]
-    # The rule before issue 17 (stop only when under 10 pixels) leaks 3 or more slices past both
-    # ends (the kidney's reach the cuts of the volume, 3 slices past its ends).
+    if organ != "kidney_right":
+        return  # one check of the old rule is enough (each costs a decode per slice of the cut)
+    # The rule before issue 17 (stop only when under 10 pixels) runs to both cuts of the volume,
+    # 3 slices past the kidney's ends.
     today = predictor.propagate(volume, start, box=box, stop=AREA_ONLY)
     assert today.extents[1][0] + LOW <= first - 3 and today.extents[1][1] + LOW >= last + 3, today.extents
 
