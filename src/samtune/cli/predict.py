@@ -65,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     propagation.add_argument("--max-slices", type=int, metavar="N", help="at most N slices each way from a prompt")
     propagation.add_argument("--refine", action="store_true",
                              help="with an automatic --run: re-segment each class by propagation from the slice where "
-                             "it is largest, with --model NAME (or the run itself if it is promptable)")
+                             "it is largest, with the prompted model --model NAME (a run trained automatically is not promptable)")
     parser.add_argument("--overlay", action="store_true", help="also write overlay PNGs (a montage for volumes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--batch-size", type=int, metavar="N",
