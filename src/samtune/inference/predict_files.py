@@ -20,7 +20,7 @@ per input (a volume also needs the slice it is on, where propagation starts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -36,6 +36,7 @@ from samtune.inference.overlay import save_png
 from samtune.inference.predictor import Predictor
 from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
+from samtune.inference.propagation import PropagationConfig
 from samtune.inference.volume import pick_channels, slice_axis
 from samtune.outputs import check_outputs_in
 
@@ -53,6 +54,9 @@ class PredictOptions:
             None: 1 on the CPU, 8 on a GPU.
         overlay: also write overlay / montage PNGs.
         overwrite: replace existing outputs.
+        propagation: how prompted volumes are propagated (None: the defaults).
+        refine_with: automatic runs: a prompted predictor that re-segments each class by
+            propagation from the slice where the automatic prediction is largest (`refine`).
     """
 
     out_dir: Path
@@ -62,6 +66,8 @@ class PredictOptions:
     batch_size: int | None = None
     overlay: bool = False
     overwrite: bool = False
+    propagation: PropagationConfig | None = None
+    refine_with: Predictor | None = None
 
 
 @dataclass(frozen=True)
@@ -181,28 +187,44 @@ def check_inputs(predictor: Predictor, plans: Sequence[PlannedOutput], options: 
             raise UserError(f"{plan.source}, slice {prompt.slice}: {error}") from None
 
 
-def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput):
+def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
+                refine_with: Predictor | None = None):
     if prompt is not None and prompt.slice is not None:
         raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
     image = pick_channels(image, predictor.channels)
     if prompt is None:
-        return predictor.predict_image(image.array)
+        labels = predictor.predict_image(image.array)
+        if refine_with is None:
+            return labels
+        from samtune.inference.refine import refine
+
+        # a 2D image is a one-slice volume: the prompted model re-segments each class from its box
+        return refine(refine_with, image.array[None], labels[None])[0].labels.array[0]
     check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
     return predictor.predict_image(image.array, box=prompt.box, points=prompt.points, point_labels=prompt.point_labels)
 
 
 def _predict_volume(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
-                    axis: int, batch_size: int | None) -> tuple[LoadedImage, str]:
+                    axis: int, options: PredictOptions) -> tuple[LoadedImage, str]:
+    batch_size = options.batch_size
+    config = replace(options.propagation or PropagationConfig(), batch_size=batch_size)
     if prompt is None:
         labels = predictor.predict_volume(image, axis=axis, batch_size=batch_size)
-        return labels, f"{image.spatial_shape[axis]} slices"
+        if options.refine_with is None:
+            return labels, f"{image.spatial_shape[axis]} slices"
+        from samtune.inference.refine import refine
+
+        result, starts = refine(options.refine_with, image, labels, axis=axis, config=config)
+        where = ", ".join(f"class {s.label} from slice {s.slice} over {result.extents[s.label][0]}.."
+                          f"{result.extents[s.label][1]}" for s in starts if s.label in result.extents)
+        return result.labels, f"{image.spatial_shape[axis]} slices, refined by propagation: {where}"
     if prompt.slice is None:
         raise UserError(
             f"{plan.source} is a volume of shape {image.spatial_shape}: say which slice the prompt is on "
             "with --slice K (or \"slice\" in the prompts file)"
         )
     result = predictor.propagate(image, prompt.slice, box=prompt.box, axis=axis, points=prompt.points,
-                                 point_labels=prompt.point_labels, batch_size=batch_size)
+                                 point_labels=prompt.point_labels, config=config)
     return result.labels, f"propagated from slice {result.start} over slices {result.first}..{result.last}"
 
 
@@ -216,10 +238,10 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: P
         image = read_image(plan.source)
         prompt = prompt_for(plan, options)
         if image.spatial_ndim == 2:
-            labels = LoadedImage(_predict_2d(predictor, image, prompt, plan), image.geometry, plan.source)
+            labels = LoadedImage(_predict_2d(predictor, image, prompt, plan, options.refine_with), image.geometry, plan.source)
             what = f"{image.spatial_shape[1]}x{image.spatial_shape[0]} image"
         else:
-            labels, what = _predict_volume(predictor, image, prompt, plan, axis, options.batch_size)
+            labels, what = _predict_volume(predictor, image, prompt, plan, axis, options)
         write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
         if plan.picture is not None and image.spatial_ndim == 2:  # titled, prompt drawn, class legend
             points = [tuple(p) for p, k in zip(prompt.points or [], prompt.point_labels or [1] * 99) if k == 1] \
