@@ -45,6 +45,7 @@ class Predictor:
     def from_model(cls, name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
         """Zero-shot prompted predictor from a registered model (packaged or given weights)."""
         from samtune.models.registry import create_model
+        from samtune.models.run_weights import refuse_pretrain_run
 
         model = create_model(name, checkpoint=checkpoint, pretrained=True, device=device)
         return cls(model.eval(), "prompted", device=torch.device(device))
@@ -61,6 +62,7 @@ class Predictor:
         from samtune.models.registry import create_model
 
         run_dir = Path(run_dir)
+        refuse_pretrain_run(run_dir)  # an encoder-only pretrain run is not a segmentation model
         if not (run_dir / "config.yaml").is_file() or not (run_dir / "weights").is_dir():
             raise UserError(f"{run_dir} is not a finished training run (needs config.yaml and weights/)")
         config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"), "config")
