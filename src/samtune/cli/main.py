@@ -19,6 +19,7 @@ from samtune.errors import UserError
 SUBCOMMAND_MODULES = [
     "samtune.cli.demo",
     "samtune.cli.train",
+    "samtune.cli.pretrain",
     "samtune.cli.segment",
     "samtune.cli.predict",
     "samtune.cli.eval",

@@ -55,8 +55,7 @@ def plot_reconstructions(rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tens
         filled = np.where(hidden, reconstruction[0].numpy(), original)
         for c, panel in enumerate((original, masked, filled)):
             ax = axes[r][c]
-            cmap = plt.get_cmap("gray").copy()
-            cmap.set_bad("#808080")
+            cmap = plt.get_cmap("gray").with_extremes(bad="#808080")
             ax.imshow(panel, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
             ax.set_axis_off()
             if r == 0:
