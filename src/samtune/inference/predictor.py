@@ -45,7 +45,6 @@ class Predictor:
     def from_model(cls, name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
         """Zero-shot prompted predictor from a registered model (packaged or given weights)."""
         from samtune.models.registry import create_model
-        from samtune.models.run_weights import refuse_pretrain_run
 
         model = create_model(name, checkpoint=checkpoint, pretrained=True, device=device)
         return cls(model.eval(), "prompted", device=torch.device(device))
@@ -60,6 +59,7 @@ class Predictor:
         from samtune.engine.data import parse_window
         from samtune.methods.checkpoint import load_tuning
         from samtune.models.registry import create_model
+        from samtune.models.run_weights import refuse_pretrain_run
 
         run_dir = Path(run_dir)
         refuse_pretrain_run(run_dir)  # an encoder-only pretrain run is not a segmentation model
