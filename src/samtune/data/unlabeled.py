@@ -16,26 +16,17 @@ normalised and resized-padded exactly as the fine-tuning data is, plus the in-im
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from samtune.data.case_io import read_channels, check_intensities
+from samtune.data.case_io import check_intensities, read_channels
 from samtune.data.intensity import intensity_range, scale_intensity
 from samtune.data.preprocess import ResizePad
 from samtune.data.readers import is_image_path
 from samtune.data.slicing import check_axis
 from samtune.errors import DataError
-
-
-@dataclass(frozen=True)
-class UnlabeledImage:
-    """One image file / volume / DICOM series folder (several files: one per channel)."""
-
-    images: tuple[Path, ...]
-    num_slices: int
 
 
 def _is_source(path: Path) -> bool:

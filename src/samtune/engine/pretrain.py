@@ -34,7 +34,7 @@ from samtune.engine.pretrain_report import plot_pretrain_curves, plot_reconstruc
 from samtune.engine.run_dir import prepare_run_dir, tensorboard_available, write_json, write_run_info
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, _to_device, collate
 from samtune.errors import ConfigError
-from samtune.methods.tuning import _KEEP_EVAL, train_mode
+from samtune.methods.tuning import _KEEP_EVAL, train_mode  # the flag train_mode honours
 from samtune.models.mim_decoder import MaskedImageModel, check_mask_geometry, random_mask
 from samtune.models.registry import create_model, get_spec
 from samtune.models.run_weights import PRETRAIN_EXPORT, PRETRAIN_RECORD
@@ -202,7 +202,7 @@ def pretrain(
             trainer.resume()
         result = trainer.train()
         if dist.is_main:
-            records = [rec for rec in trainer.log.records()]
+            records = trainer.log.records()
             plot_pretrain_curves(records, run_dir / "curves.png")
             drawn = o.steps * o.batch_size * o.accumulation * dist.world_size
             losses = [rec["loss"] for rec in records if "loss" in rec]
