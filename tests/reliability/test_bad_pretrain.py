@@ -79,3 +79,8 @@ def test_unfinished_pretrain_run_as_checkpoint(refused, tmp_path):
     (unfinished / "pretrain.json").write_text("{}")
     refused(["pretrain", MNI, *TINY, "--checkpoint", unfinished, "--out", tmp_path / "run"],
             watch=[tmp_path], names=[str(unfinished), "--resume"])
+
+
+def test_pretrain_run_given_to_eval(refused, tmp_path, pretrain_run):
+    refused(["eval", "--run", pretrain_run, "--out", tmp_path / "scores"],
+            watch=[tmp_path, pretrain_run], names=[str(pretrain_run), "samtune pretrain"])
