@@ -132,3 +132,24 @@ def test_sam_vit_b_export_in_official_layout_loads_into_segment_anything(tmp_pat
         if not key.startswith("image_encoder."):
             assert torch.equal(exported[key], start[key]), key
     assert not torch.equal(exported["image_encoder.blocks.0.attn.qkv.weight"], start["image_encoder.blocks.0.attn.qkv.weight"])
+
+
+def test_fine_tune_from_a_pretrain_run(tmp_path):
+    """model.checkpoint=PRETRAIN_RUN: training starts from the exported encoder; the result predicts."""
+    from generated_data import write_disc_dataset
+
+    from samtune.engine.api import train
+    from samtune.engine.config import TrainConfig
+    from samtune.inference.predictor import Predictor
+
+    pretrain(mni_config("sam_vit_test", 64, 16, steps=2, eval__images=1), tmp_path / "pt")
+    config = TrainConfig()
+    config.model.name, config.model.image_size, config.model.checkpoint = "sam_vit_test", 64, str(tmp_path / "pt")
+    config.task.mode = "prompted"
+    config.data.train = str(write_disc_dataset(tmp_path / "discs", 3, seed=1))
+    config.optim.steps, config.run.threads, config.run.device, config.run.tensorboard = 2, 1, "cpu", "off"
+    train(config, tmp_path / "ft")
+    predictor = Predictor.from_run(tmp_path / "ft")
+    exported = read_state_dict(tmp_path / "pt" / EXPORT)
+    encoder = predictor.model.image_encoder.state_dict()  # decoder-only fine-tune: encoder = the pretrained one
+    assert all(torch.equal(encoder[k], exported["image_encoder." + k]) for k in encoder)
