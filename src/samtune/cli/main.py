@@ -31,6 +31,7 @@ class _VersionAction(argparse.Action):
 SUBCOMMAND_MODULES = [
     "samtune.cli.demo",
     "samtune.cli.train",
+    "samtune.cli.pretrain",
     "samtune.cli.segment",
     "samtune.cli.predict",
     "samtune.cli.eval",

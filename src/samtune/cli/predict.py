@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
 def zero_shot_window(text: str | None):
     """(level, width) from --window, or None (min..max of each input)."""
     from samtune.data.preprocess import CT_WINDOWS
-    from samtune.engine.data import parse_window
+    from samtune.data.intensity import parse_window
     from samtune.errors import ConfigError, UserError
 
     try:

@@ -31,9 +31,18 @@ class StrategyConfig:
 
 
 @dataclass
+class DataSource:
+    """One of several training/validation datasets (multi-dataset training, setup 2)."""
+
+    path: str = ""  # list file, nnU-Net folder or images/+masks/ folder
+    labels: str | None = None  # its own label map; None: data.labels, else the source's own or binary
+    weight: float = 1.0  # sampling weight: each step draws a dataset with probability weight/sum
+
+
+@dataclass
 class DataConfig:
-    train: str = ""  # list file, nnU-Net folder or images/+masks/ folder
-    val: str | None = None  # same kinds; None: no validation
+    train: str | list[DataSource] = ""  # list file, nnU-Net folder or images/+masks/ folder, or several sources
+    val: str | list[DataSource] | None = None  # same kinds; None: no validation
     root: str | None = None  # base folder for relative paths in list files
     labels: str | None = None  # e.g. "binary", "central=254,peripheral=255"; None: the source's own or binary
     # Values the labels do not name: "error" (data check reports them), or "background" to

@@ -19,6 +19,7 @@ from torch import nn
 
 from samtune.errors import UserError
 from samtune.models.checkpoint import load_weights, read_state_dict
+from samtune.models.run_weights import resolve_checkpoint
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def create_model(
     path = None
     if pretrained is not False:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint(spec)
+        path = resolve_checkpoint(path) if path is not None else None  # a pretrain run -> its export
     if pretrained and path is None:
         raise UserError(
             f"model '{name}' needs a weights file: pass --checkpoint PATH "
