@@ -221,7 +221,8 @@ def test_export_overwrite_replaces_a_previous_file(tmp_path, tuned_dir):
     state = torch.load(out, weights_only=True)
     assert "mask_decoder.transformer.layers.0.self_attn.q_proj.weight" in state
     assert not any("lora" in key for key in state)  # merged into the official layout
-    assert [p.name for p in tmp_path.iterdir()] == ["merged.pth"]  # no temporary file left
+    # no temporary file left; merged.json is the loader card written beside the weights
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.json", "merged.pth"]
 
 
 # --------------------------------------------------------------- data split
@@ -305,7 +306,7 @@ def test_no_message_points_above_at_nothing():
     root = Path(__file__).parents[2] / "src" / "samtune"
     offenders = []
     for path in root.rglob("*.py"):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if "see above" in line or "problems above" in line:
                 offenders.append(f"{path.relative_to(root)}:{number}")
     # data/source_lists.py belongs to the data checks (issue 11, w11data): listed, not hidden

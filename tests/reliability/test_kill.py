@@ -266,9 +266,16 @@ def predict_setup(tmp_path_factory, automatic_run):
     return images, automatic_run, root / "reference", time.monotonic() - started
 
 
+def _outputs(folder: Path) -> list[str]:
+    """Output files under their final names (labels, and overlays in overlays/), relative paths."""
+    if not folder.is_dir():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
 def _assert_same_outputs(out: Path, reference: Path) -> None:
-    names = sorted(p.name for p in reference.iterdir())
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == names
+    names = _outputs(reference)
+    assert _outputs(out) == names
     assert all((out / n).read_bytes() == (reference / n).read_bytes() for n in names)
 
 
@@ -283,7 +290,7 @@ def test_predict_killed_then_rerun(tmp_path, predict_setup, seed, keep_threads):
     process = start(["predict", *images, "--run", run, "--out", out, "--overlay"], tmp_path / "log.txt")
 
     def visible() -> int:
-        return sum(not p.name.startswith(".") for p in out.iterdir()) if out.is_dir() else 0
+        return len(_outputs(out))
 
     what, _ = kill_when(process, lambda: visible() >= k, 120)
     checked = check_no_torn_files(out) if out.exists() else 0
@@ -301,7 +308,7 @@ def test_predict_killed_in_the_middle_of_an_output_write(tmp_path, predict_setup
                     die_in_write=("png", 5))
     process.join(120)
     assert process.exitcode == -9, (tmp_path / "log.txt").read_text()
-    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    visible = _outputs(out)
     assert len(visible) == 4  # two inputs, each with labels and overlay; the 5th PNG died half-written
     checked = check_no_torn_files(out)
     assert main(["predict", *map(str, images), "--run", str(run), "--out", str(out), "--overlay", "--overwrite"]) == 0
