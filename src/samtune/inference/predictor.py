@@ -80,6 +80,23 @@ class Predictor:
         return cls(model, config.task.mode, names, parse_window(config.data.window), percentiles, torch.device(device),
                    prompt_kind=config.task.prompt, axis=config.data.axis, channels=channels)
 
+    # ------------------------------------------------- backends (issue 16)
+    @classmethod
+    def from_onnx(cls, export_dir: str | Path, threads: int | None = None) -> Predictor:
+        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked)."""
+        from samtune.inference.backends import load_onnx_predictor
+
+        return load_onnx_predictor(export_dir, threads)
+
+    def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
+        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16).
+
+        See `samtune.inference.backends.with_backend`; bf16 is refused where not native.
+        """
+        from samtune.inference.backends import with_backend
+
+        return with_backend(self, backend, precision, source)
+
     # ----------------------------------------------------------------- images
     def value_range(self, array: np.ndarray) -> tuple[float, float]:
         """Intensity range used to normalise `array` (an image or a whole volume)."""
