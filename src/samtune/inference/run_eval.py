@@ -186,6 +186,8 @@ def evaluate_run(
     batch_size: int | None = None,
     device: str = "cpu",
     overwrite: bool = False,
+    backend: str = "torch",
+    precision: str = "auto",
 ) -> RunEvaluation:
     """Predict and score every labelled case of a source with a run; write the reports.
 
@@ -198,6 +200,7 @@ def evaluate_run(
     if existing and not overwrite:
         raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
     predictor = Predictor.from_run(run_dir, device=device)  # checks it is a finished run
+    predictor = predictor.with_backend(backend, precision, str(run_dir))  # torch | onnxruntime (issue 16)
     config = run_config(run_dir)
     source, described = resolve_source(config, data, split)
     labels = run_label_map(config, source, label_spec)
