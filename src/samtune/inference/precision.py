@@ -4,7 +4,8 @@ On an AVX2-only CPU, bf16 matmuls are emulated and run many times slower than fp
 (BENCHMARKS.md); CPUs with AVX512-BF16 or AMX-BF16 run them about twice as fast. The CPU
 flags come from /proc/cpuinfo (Linux); where it cannot be read, bf16 counts as absent.
 `--precision auto` stays fp32 everywhere unless `BF16_BY_DEFAULT` is set, which needs a
-measured Dice change of at most 0.005 against fp32 (BENCHMARKS.md, "Inference precision").
+measured Dice change of at most 0.005 against fp32 on real data (BENCHMARKS.md, "CPU
+inference"): bf16 is offered on request where native, not by default.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from samtune.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
-# Whether `auto` picks bf16 where it is native: only if its Dice change was measured at
-# <= 0.005; it was measured on the prostate slices and the MNI volume (BENCHMARKS.md).
+# Whether `auto` picks bf16 where it is native. Off: its speed could not be measured on a
+# CPU with native bf16 (the test machines are AVX2-only), see BENCHMARKS.md.
 BF16_BY_DEFAULT = False
 
 

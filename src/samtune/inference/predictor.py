@@ -132,7 +132,9 @@ class Predictor:
             low_res, _ = self.model.decode(embeddings, multimask_output=True)
             outputs = []
             for logits, frame in zip(low_res, frames):
-                outputs.append(frame.logits_to_original(logits.float().cpu()).argmax(0).numpy().astype(np.uint8))
+                # numpy's argmax over the class axis: 7x faster than torch's strided argmax(0) (issue 16)
+                outputs.append(np.argmax(frame.logits_to_original(logits.float().cpu()).numpy(), axis=0)
+                               .astype(np.uint8))
             return outputs
         return [(self.prompt_logits(embeddings[i : i + 1], frames[i], boxes[i], points[i], point_labels[i]) > 0)
                 .numpy().astype(np.uint8) for i in range(count)]
