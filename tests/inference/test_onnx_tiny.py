@@ -1,0 +1,36 @@
+"""ONNX export of both tiny backbone families: graphs match torch within 1e-4 at batch 1 and 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
+from tiny_sam import build  # noqa: E402
+
+from samtune.inference.onnx_export import export_onnx  # noqa: E402
+from samtune.inference.predictor import Predictor  # noqa: E402
+
+
+@pytest.mark.parametrize("family", ["tiny_vit", "sam_vit"])
+def test_tiny_export_matches_torch(family, tmp_path):
+    torch_predictor = Predictor(build(family, seed=0), "prompted")
+    export_onnx(torch_predictor, tmp_path / "export", f"{family}_test")
+    onnx_predictor = Predictor.from_onnx(tmp_path / "export", threads=1)
+    images = [(np.arange(50 * 40).reshape(50, 40) % 251).astype(np.uint8),
+              (np.arange(50 * 40).reshape(50, 40) % 97).astype(np.uint8)]
+    with torch.inference_mode():
+        reference, frames = torch_predictor.encode_images(images)
+        embeddings, _ = onnx_predictor.encode_images(images)
+        assert embeddings.shape == reference.shape and reference.shape[0] == 2
+        assert (embeddings - reference).abs().max().item() < 1e-4
+        for prompt in (dict(box=(4, 4, 20, 30)), dict(pts=[[10, 12], [30, 40]], labels=[1, 0])):
+            expected = torch_predictor.prompt_logits(reference[1:], frames[1], **prompt)
+            found = onnx_predictor.prompt_logits(embeddings[1:], frames[1], **prompt)
+            assert expected.abs().max().item() > 0.01
+            assert (found - expected).abs().max().item() < 1e-4
