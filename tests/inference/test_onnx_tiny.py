@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 pytest.importorskip("onnxruntime")
 sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
@@ -34,3 +35,29 @@ def test_tiny_export_matches_torch(family, tmp_path):
             found = onnx_predictor.prompt_logits(embeddings[1:], frames[1], **prompt)
             assert expected.abs().max().item() > 0.01
             assert (found - expected).abs().max().item() < 1e-4
+
+
+def test_run_export_and_every_backend_predict_the_same_labels(tmp_path_factory, tmp_path, one_thread):
+    """`samtune export RUN --onnx` on an automatic run; predict with torch, onnxruntime and the folder."""
+    import json
+
+    from generated_data import write_disc_dataset
+    from trained_runs import trained_run
+
+    from samtune.cli.main import main
+
+    run = trained_run("automatic", tmp_path_factory)
+    assert main(["export", str(run), "--onnx", str(tmp_path / "onnx")]) == 0
+    manifest = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
+    assert manifest["mode"] == "automatic" and manifest["source"]["name"] == str(run)
+    images = write_disc_dataset(tmp_path / "data", 2, seed=5) / "images"
+    inputs = sorted(str(p) for p in images.glob("*.png"))
+    outputs = {}
+    for name, source in {"torch": ["--run", str(run), "--backend", "torch"],
+                         "onnxruntime": ["--run", str(run), "--backend", "onnxruntime"],
+                         "folder": ["--onnx", str(tmp_path / "onnx")]}.items():
+        assert main(["predict", *inputs, *source, "--out", str(tmp_path / name)]) == 0
+        outputs[name] = [np.asarray(Image.open(tmp_path / name / Path(p).name)) for p in inputs]
+    for name in ("onnxruntime", "folder"):
+        for found, expected in zip(outputs[name], outputs["torch"]):
+            assert (found == expected).mean() >= 0.999, name
