@@ -2,7 +2,7 @@
 
 LiteMedSAM is exported once for the module. Parity: on a real prostate slice the two ONNX
 graphs give the torch fp32 embeddings and mask logits within 1e-4 (measured: embeddings
-2.4e-6, logits 5e-5 of logits up to 34). Agreement: labels from the two backends on four
+2.4e-6, logits 5e-5 of logits up to 34). Agreement: labels from the two backends on three
 prostate slices (box prompts from the masks) and on an MNI T1 slab (automatic mode: the
 argmax of the three multi-mask outputs) overlap with Dice >= 0.99 (measured 1.0).
 """
@@ -103,7 +103,7 @@ def test_graphs_match_torch_fp32_on_a_prostate_slice(backends, two_threads):
 
 def test_backends_agree_on_prostate_slices(backends, two_threads):
     torch_predictor, onnx_predictor, _ = backends
-    for image, mask in prostate_cases(4):
+    for image, mask in prostate_cases(3):
         box = tight_box(mask)
         expected = torch_predictor.predict_image(image, box=box).astype(bool)
         found = onnx_predictor.predict_image(image, box=box).astype(bool)
@@ -116,7 +116,7 @@ def test_backends_agree_on_an_mni_subvolume_automatically(backends, two_threads)
 
     torch_predictor, onnx_predictor, _ = backends
     t1 = read_image(mni_template("t1"))
-    slab = t1.array[80:112:8]  # 4 axial slices, 8 mm apart
+    slab = t1.array[85:110:12]  # 3 axial slices, 12 mm apart
     automatic = [replace(p, mode="automatic") for p in (torch_predictor, onnx_predictor)]
     expected, found = (p.predict_volume(slab).array for p in automatic)
     assert expected.shape == slab.shape
