@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -222,7 +223,8 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
         raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if not isinstance(predictor.model, torch.nn.Module):
         raise UserError("this predictor already runs on onnxruntime; --backend applies to torch models")
-    if backend == "auto":
+    automatic = backend == "auto"
+    if automatic:
         backend = "torch" if predictor.device.type != "cpu" else auto_backend()
         if precision == "bf16":  # bf16 is a torch path
             backend = "torch"
@@ -232,7 +234,17 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
             raise UserError(f"--backend onnxruntime runs on the CPU; drop --device {predictor.device}")
     resolved = resolve_precision(precision, predictor.device, backend)
     if backend == "onnxruntime":
-        folder = cached_export(predictor, source)
+        try:
+            folder = cached_export(predictor, source)
+        except Exception as error:  # noqa: BLE001 - auto must never fail where torch works
+            if not automatic:
+                if isinstance(error, UserError):
+                    raise
+                raise UserError(f"--backend onnxruntime: exporting {source} to ONNX failed "
+                                f"({type(error).__name__}: {error}); use --backend torch") from error
+            warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
+                          stacklevel=2)
+            return predictor
         onnx_predictor = load_onnx_predictor(folder)
         return replace(predictor, model=onnx_predictor.model)
     if resolved == "bf16":
