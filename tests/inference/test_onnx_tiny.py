@@ -61,3 +61,18 @@ def test_run_export_and_every_backend_predict_the_same_labels(tmp_path_factory, 
     for name in ("onnxruntime", "folder"):
         for found, expected in zip(outputs[name], outputs["torch"]):
             assert (found == expected).mean() >= 0.999, name
+
+
+def test_auto_falls_back_to_torch_when_export_fails(monkeypatch):
+    import samtune.inference.backends as backends
+    from samtune.errors import UserError
+
+    def broken(predictor, source):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(backends, "cached_export", broken)
+    predictor = Predictor(build("tiny_vit", seed=0), "prompted")
+    with pytest.warns(UserWarning, match="using torch"):
+        assert predictor.with_backend("auto", "auto").model is predictor.model
+    with pytest.raises(UserError, match="unsupported operator"):
+        predictor.with_backend("onnxruntime", "fp32")
