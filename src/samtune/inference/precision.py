@@ -20,8 +20,9 @@ from samtune.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
-# Whether `auto` picks bf16 where it is native. Off: its speed could not be measured on a
-# CPU with native bf16 (the test machines are AVX2-only), see BENCHMARKS.md.
+# Whether `auto` picks bf16 where it is native. Off: its Dice change on the prostate val
+# slices is -0.0002 (within 0.005), but its speed could not be measured on a CPU with
+# native bf16 (the test machines are AVX2-only) nor its Dice on MNI, see BENCHMARKS.md.
 BF16_BY_DEFAULT = False
 
 
