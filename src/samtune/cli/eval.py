@@ -76,6 +76,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="with --run: slices per forward (default 1 on the CPU, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="with --run: cpu or cuda (default cpu)")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser, prefix="with --run: ")
     parser.add_argument(
         "--out", type=Path, metavar="DIR", required=True, help="folder for the reports"
     )
@@ -192,7 +195,7 @@ def run_with_model(args: argparse.Namespace) -> int:
     result = evaluate_run(
         args.run, args.out, data=args.data, split=args.split, label_spec=args.label_map, classes=classes,
         nsd_tolerance=args.nsd_tolerance, both_empty=args.both_empty, batch_size=args.batch_size,
-        device=args.device, overwrite=args.overwrite,
+        device=args.device, overwrite=args.overwrite, backend=args.backend, precision=args.precision,
     )
     print(result.table)
     print(f"{len(result.accumulator)} cases of {result.source} scored; wrote {result.per_case_path} "

@@ -42,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", metavar="LEVEL,WIDTH",
                         help="with --model: CT window in HU (e.g. 40,400, or a preset such as abdomen); "
                         "default: each volume's min..max (BENCHMARKS.md's propagation figures use 40,400)")
+    parser.add_argument("--onnx", metavar="DIR", help="an ONNX export (samtune export ... --onnx DIR), run on onnxruntime")
     parser.add_argument("--checkpoint", metavar="FILE", help="with --model: weights file for models without packaged weights")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt, pixels")
     parser.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
@@ -73,6 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--skip-bad-dicom", action="store_true",
                         help="leave unreadable files out of DICOM series (with a warning naming each) instead of refusing")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -91,10 +95,12 @@ def _run(args: argparse.Namespace) -> int:
     from samtune.inference.predictor import Predictor
     from samtune.inference.prompt_file import InputPrompt, load_prompt_file
 
+    if args.onnx and (args.run or args.model):
+        raise UserError("give one of --run RUN_DIR, --model NAME or --onnx DIR (--run and --model together only with --refine)")
     if args.run and args.model and not args.refine:
         raise UserError("give either --run RUN_DIR or --model NAME (both only with --refine)")
-    if not args.run and not args.model:
-        raise UserError("give --run RUN_DIR (a training run) or --model NAME (zero-shot, prompted)")
+    if not args.run and not args.model and not args.onnx:
+        raise UserError("give --run RUN_DIR (a training run), --model NAME (zero-shot, prompted) or --onnx DIR (an export)")
     if args.refine and not args.run:
         raise UserError("--refine sharpens an automatic run: give --run RUN_DIR (and --model NAME to refine with)")
     if args.checkpoint and not args.model:
@@ -121,10 +127,15 @@ def _run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.inputs, options)  # fail fast, before the model loads
     for name in unmatched_prompt_names(plans, options):
         print(f"samtune: warning: {args.prompts} entry '{name}' matches no input", file=sys.stderr)
-    if args.run:
-        predictor = Predictor.from_run(args.run, device=args.device)
+    if args.onnx:  # issue 16: an exported folder runs on onnxruntime only
+        if args.backend == "torch" or args.precision == "bf16":
+            raise UserError("--onnx DIR runs on onnxruntime in fp32; drop --backend torch/--precision bf16 or use --run")
+        predictor = Predictor.from_onnx(args.onnx)
+    elif args.run:
+        predictor = Predictor.from_run(args.run, device=args.device).with_backend(args.backend, args.precision, args.run)
     else:
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+        predictor = predictor.with_backend(args.backend, args.precision, args.model)
         predictor.window = zero_shot_window(args.window)
     if args.refine:
         if predictor.mode != "automatic":

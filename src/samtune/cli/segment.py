@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "`samtune predict` writes; use --overlay to look at it)")
     parser.add_argument("--overlay", help="also write the image with the mask drawn on it (PNG)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     box = tuple(args.box) if args.box else None
     check_prompts(array.shape[:2], box, points)  # before the model loads: fail fast
     predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+    predictor = predictor.with_backend(args.backend, args.precision, args.model)  # issue 16
     mask = predictor.predict_image(array, box=box, points=points or None, point_labels=labels or None)
     # Class values, as `samtune predict` writes them (0 background, 1 object), so that
     # `samtune eval` scores both kinds of output the same way.

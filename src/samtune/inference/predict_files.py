@@ -20,6 +20,7 @@ per input (a volume also needs the slice it is on, where propagation starts).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -228,14 +229,27 @@ def _predict_volume(predictor: Predictor, image: LoadedImage, prompt: InputPromp
     return result.labels, f"propagated from slice {result.start} over slices {result.first}..{result.last}"
 
 
+def _read_ahead(paths: Sequence[Path]) -> Iterator[LoadedImage]:
+    """`read_image` of each path, the next one read in a thread while the caller predicts this one.
+
+    The encoders release the GIL, so reading overlaps compute (issue 16); a read error still
+    surfaces when its input's turn comes. At most two inputs are held at once.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read_image, paths[0]) if paths else None
+        for position in range(len(paths)):
+            image = pending.result()
+            pending = reader.submit(read_image, paths[position + 1]) if position + 1 < len(paths) else None
+            yield image
+
+
 def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: PredictOptions) -> Iterator[Written]:
     """Predict each input and write its outputs (module docstring); yields as each finishes."""
     plans = plan_outputs(inputs, options)
     _check_mode(predictor, plans, options)
     check_inputs(predictor, plans, options)
     axis = predictor.axis if options.axis is None else options.axis
-    for plan in plans:
-        image = read_image(plan.source)
+    for plan, image in zip(plans, _read_ahead([plan.source for plan in plans])):
         prompt = prompt_for(plan, options)
         if image.spatial_ndim == 2:
             labels = LoadedImage(_predict_2d(predictor, image, prompt, plan, options.refine_with), image.geometry, plan.source)

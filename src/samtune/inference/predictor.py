@@ -62,6 +62,23 @@ class Predictor:
         return cls(model, s.mode, run.labels, parse_window(s.window), s.percentiles, torch.device(device),
                    prompt_kind=s.prompt, axis=s.axis, channels=s.channels)
 
+    # ------------------------------------------------- backends (issue 16)
+    @classmethod
+    def from_onnx(cls, export_dir: str | Path, threads: int | None = None) -> Predictor:
+        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked)."""
+        from samtune.inference.backends import load_onnx_predictor
+
+        return load_onnx_predictor(export_dir, threads)
+
+    def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
+        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16).
+
+        See `samtune.inference.backends.with_backend`; bf16 is refused where not native.
+        """
+        from samtune.inference.backends import with_backend
+
+        return with_backend(self, backend, precision, source)
+
     # ----------------------------------------------------------------- images
     def value_range(self, array: np.ndarray) -> tuple[float, float]:
         """Intensity range used to normalise `array` (an image or a whole volume)."""
@@ -97,7 +114,9 @@ class Predictor:
             low_res, _ = self.model.decode(embeddings, multimask_output=True)
             outputs = []
             for logits, frame in zip(low_res, frames):
-                outputs.append(frame.logits_to_original(logits.float().cpu()).argmax(0).numpy().astype(np.uint8))
+                # numpy's argmax over the class axis: 7x faster than torch's strided argmax(0) (issue 16)
+                outputs.append(np.argmax(frame.logits_to_original(logits.float().cpu()).numpy(), axis=0)
+                               .astype(np.uint8))
             return outputs
         return [(self.prompt_logits(embeddings[i : i + 1], frames[i], boxes[i], points[i], point_labels[i]) > 0)
                 .numpy().astype(np.uint8) for i in range(count)]

@@ -182,6 +182,8 @@ def evaluate_run(
     batch_size: int | None = None,
     device: str = "cpu",
     overwrite: bool = False,
+    backend: str = "torch",
+    precision: str = "auto",
 ) -> RunEvaluation:
     """Predict and score every labelled case of a source with a run; write the reports.
 
@@ -193,6 +195,7 @@ def evaluate_run(
     check_outputs_in(out_dir, [path.name for path in report_paths(out_dir)], overwrite)
     run = RunDir.open(run_dir)
     predictor = Predictor.from_run(run, device=device)  # checks the run's files first
+    predictor = predictor.with_backend(backend, precision, str(run_dir))  # torch | onnxruntime (issue 16)
     config = run.settings
     source, described = resolve_source(config, data, split)
     labels = run_label_map(config, source, label_spec)
