@@ -116,6 +116,6 @@ def test_no_writer_bypasses_atomic_path():
     users = sorted(
         path.relative_to(SRC).as_posix()
         for path in SRC.rglob("*.py")
-        if re.search(r"mkstemp|NamedTemporaryFile", path.read_text())
+        if re.search(r"mkstemp|NamedTemporaryFile", path.read_text(encoding="utf-8"))
     )
     assert users == ["atomic.py", "outputs.py"]

@@ -270,7 +270,8 @@ def _outputs(folder: Path) -> list[str]:
     """Output files under their final names (labels, and overlays in overlays/), relative paths."""
     if not folder.is_dir():
         return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _assert_same_outputs(out: Path, reference: Path) -> None:

@@ -239,6 +239,10 @@ class RunDir(RunLayout):
         if self.settings.checkpoint is None:
             return None
         path = Path(self.settings.checkpoint)
+        if path.is_dir():  # a `samtune pretrain` run: its exported weights
+            from samtune.models.run_weights import resolve_checkpoint
+
+            return resolve_checkpoint(path)
         if not path.is_file():
             raise CheckpointError(
                 f"base checkpoint {path} (model.checkpoint in {self.config_path}) not found: the run's weights hold "
