@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="PNG/JPG/TIFF image, NIfTI/NRRD/MHA volume, or DICOM series folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", metavar="RUN_DIR", help="a training run directory")
+    source.add_argument("--run", metavar="RUN_DIR", action="append",
+                        help="a training run directory; repeat it for an ensemble (softmax probabilities averaged)")
     source.add_argument("--model", metavar="NAME", help="a registered model, zero-shot and prompted (e.g. lite_medsam)")
     parser.add_argument("--checkpoint", metavar="FILE", help="with --model: weights file for models without packaged weights")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt, pixels")
@@ -53,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="slices per forward (default 1 on the CPU, where batches do not pay, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    # --- ensembles, TTA, probabilities (issue 18; samtune.inference.predict_ensemble) ---
+    parser.add_argument("--tta", choices=("flips",),
+                        help="test-time augmentation: also predict the mirrored images and average (automatic runs)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write per-class probability maps NAME_prob_K (float NIfTI / 16-bit PNG)")
+    # --- end ensembles ---
     parser.set_defaults(func=run)
 
 
@@ -85,8 +92,22 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.inputs, options)  # fail fast, before the model loads
     for name in unmatched_prompt_names(plans, options):
         print(f"samtune: warning: {args.prompts} entry '{name}' matches no input", file=sys.stderr)
+    if args.run and (len(args.run) > 1 or args.tta or args.probabilities):
+        from samtune.inference.ensemble import Ensemble
+        from samtune.inference.predict_ensemble import check_outputs, predict_files_ensemble
+
+        ensemble = Ensemble.from_runs(args.run, device=args.device, tta=args.tta)
+        check_outputs(args.inputs, options, len(ensemble.class_names), args.probabilities)
+        count = 0
+        for written in predict_files_ensemble(ensemble, args.inputs, options, probabilities=args.probabilities):
+            print(written.description)
+            count += 1
+        print(f"{count} input(s) predicted into {args.out} (QC scores in {Path(args.out) / 'qc.csv'})")
+        return 0
+    if args.tta or args.probabilities:
+        raise UserError("--tta and --probabilities need --run (trained automatic runs), not --model")
     if args.run:
-        predictor = Predictor.from_run(args.run, device=args.device)
+        predictor = Predictor.from_run(args.run[0], device=args.device)
     else:
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
     count = 0
