@@ -2,6 +2,7 @@
 
     samtune data check SOURCE [--labels central=254,peripheral=255] [--axis 0]
     samtune data split SOURCE --shots 5 --seed 0 --out splits/5shot [--val 5]
+    samtune data split SOURCE --folds 5 --seed 0 --out splits/cv5     # fold0 ... fold4
 
 SOURCE is a .csv/.tsv list file, an nnU-Net raw dataset folder or a folder with images/
 and masks/ (see `samtune.data.sources`).
@@ -59,6 +60,15 @@ def run_split(args: argparse.Namespace) -> int:
     from samtune.data.split import split_cases, write_split
 
     source = load_source(args.source, kind=args.kind, root=args.root)
+    if args.folds is not None:
+        from samtune.data.folds import fold_groups, write_folds
+
+        if args.val is not None:
+            raise_user("--val goes with --shots; with --folds each fold validates on its own patients")
+        fold_groups(source, args.folds, args.seed)  # refuse a bad count before anything is written
+        for number, folder in enumerate(write_folds(source, args.folds, args.out, args.seed)):
+            print(f"fold {number}: {folder / 'train.csv'}, {folder / 'val.csv'}")
+        return 0
     split = split_cases(source, shots=args.shots, seed=args.seed, val=args.val)
     paths = write_split(split, args.out, source)
     print(f"train: {len(split.train)} case(s) from {len({c.group for c in split.train})} group(s) -> {paths['train']}")
@@ -83,8 +93,12 @@ def add_parser(subparsers) -> None:
 
     split = commands.add_parser("split", help="few-shot train/val lists by patient group")
     _add_source_arguments(split)
-    split.add_argument("--shots", type=int, required=True, help="number of patient groups for training")
+    sizes = split.add_mutually_exclusive_group(required=True)
+    sizes.add_argument("--shots", type=int, help="number of patient groups for training")
+    sizes.add_argument("--folds", type=int, metavar="K",
+                       help="k-fold cross-validation by patient: OUT/fold0..fold<K-1>/ split folders and folds.json")
     split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     split.add_argument("--val", type=int, help="number of groups for validation (default: all the others)")
-    split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json")
+    split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json "
+                       "(with --folds: one such folder per fold)")
     split.set_defaults(func=run_split)

@@ -85,6 +85,8 @@ class DatasetConfig:
     val: validation source: selects the best checkpoint during training, and is the
         source scored when `test` is not given.
     test: optional held-out source to score (never seen during training).
+    folds: k-fold cross-validation of `train` by patient (`samtune.data.folds`): one cell
+        per fold, validated on its held-out fold; `val` is then not used.
     """
 
     train: str = ""
@@ -95,6 +97,7 @@ class DatasetConfig:
     window: str | None = None
     percentiles: list[float] | None = None
     channels: list[int] | None = None
+    folds: int | None = None
 
 
 @dataclass
@@ -284,10 +287,27 @@ def _check_datasets(config: StudyConfig) -> None:
     for name, dataset in config.datasets.items():
         if not dataset.train:
             raise ConfigError(f"datasets.{name}.train: give the training source")
-        if not (dataset.val or dataset.test):
+        if dataset.folds is not None:
+            _check_folds(config, name, dataset)
+        elif not (dataset.val or dataset.test):
             raise ConfigError(f"datasets.{name}: give val (and/or test): a source to score the runs on")
         for key in ("train", "val", "test"):
             _check_file(getattr(dataset, key), f"datasets.{name}.{key}", "data source")
+
+
+def _check_folds(config: StudyConfig, name: str, dataset: DatasetConfig) -> None:
+    """Cross-validation: at least 2 folds, at most one per patient group, no few-shot axis."""
+    from samtune.data.sources import load_source
+
+    if config.shots:
+        raise ConfigError(f"datasets.{name}.folds: cross-validation and the shots axis do not combine; drop one")
+    if dataset.folds < 2:
+        raise ConfigError(f"datasets.{name}.folds: give 2 or more folds, got {dataset.folds}")
+    _check_file(dataset.train, f"datasets.{name}.train", "data source")
+    groups = len({case.group for case in load_source(dataset.train).cases})
+    if dataset.folds > groups:
+        raise ConfigError(f"datasets.{name}.folds: {dataset.folds} folds but {dataset.train} has {groups} patient "
+                          f"group(s); use folds: {groups} or fewer")
 
 
 AXIS_KEYS = ("model.name", "model.checkpoint", "model.image_size", "strategy.component", "strategy.method",

@@ -142,11 +142,17 @@ def write_cell_split(config: StudyConfig, cell: Cell) -> None:
     from samtune.data.sources import load_source
     from samtune.data.split import Split, split_cases, write_split
 
-    assert cell.split_dir is not None and cell.shots is not None
+    assert cell.split_dir is not None
     if (cell.split_dir / "split.json").is_file():
         return
     dataset = config.datasets[cell.dataset]
     source = load_source(dataset.train)
+    if cell.fold is not None:  # cross-validation (samtune.data.folds; seed 0: one set of folds per dataset)
+        from samtune.data.folds import write_fold
+
+        write_fold(source, cell.folds, cell.fold, cell.split_dir)
+        return
+    assert cell.shots is not None
     groups = len({case.group for case in source.cases})
     if cell.shots > groups:
         raise DataError(f"datasets.{cell.dataset}.train ({dataset.train}) has {groups} patient group(s), "
