@@ -66,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
     gpus = parse_gpus(args.gpus)
     if args.executor == "local":
         local_slots(args.workers, gpus)  # refuse bad --workers/--gpus before reading anything
+    else:
+        from samtune.study.slurm import require_submitit
+
+        if args.workers != 1 or gpus:
+            raise UserError("--workers and --gpus are for --executor local; with slurm, set executor.gpus_per_node "
+                            "and executor.array_parallelism in the study")
+        require_submitit()
     config = load_study(args.study, args.overrides)
     out = args.out or Path("studies") / resolve_study(args.study).stem
     if args.dry_run:

@@ -81,6 +81,8 @@ def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
     """
     _use_slot(job)
     stages = ([] if job["action"] == "score" else [("train", _train)]) + [("score", _score)]
+    if job.get("train_only"):  # a DDP rank other than 0 (samtune.study.slurm): rank 0 scores
+        stages = [stage for stage in stages if stage[0] == "train"]
     for stage, step in stages:
         try:
             step(job)

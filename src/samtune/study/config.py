@@ -123,6 +123,35 @@ class ScoreConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    """Resources of `--executor slurm` (`samtune.study.slurm`), one job per cell in an array.
+
+    cluster: ``slurm``, or ``local`` for submitit's local executor (real subprocesses on
+        this machine, no scheduler: for tests and for trying a set-up).
+    gpus_per_node: GPUs of one cell; above 1 the cell trains with DDP, one task per GPU.
+    timeout_min: wall-time limit of one job; a job that reaches it (or is preempted) is
+        requeued up to ``max_requeues`` times and resumes from its run's checkpoint.
+    array_parallelism: at most this many cells run at once.
+    additional: further ``#SBATCH`` options, e.g. ``{exclude: node12}``.
+    setup: shell lines run before each job (``module load cuda``, ``source .venv/bin/activate``).
+    """
+
+    cluster: Literal["slurm", "local"] = "slurm"
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: float = 32.0
+    timeout_min: int = 720
+    array_parallelism: int = 64
+    max_requeues: int = 3
+    additional: dict[str, str] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StudyConfig:
     title: str | None = None  # heading of results.md
     base: str | None = None
@@ -136,6 +165,7 @@ class StudyConfig:
     inits: dict[str, InitConfig | None] | None = None
     per_method: dict[str, list[str]] = field(default_factory=dict)  # method -> training overrides
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # --executor slurm only
 
     def backbone(self, label: str) -> BackboneConfig:
         """The entry of `label` with `model` filled in."""

@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 LOCK_DIR = "locks"
 HEARTBEAT_S = 30.0  # seconds between touches of a held lock
@@ -121,8 +122,12 @@ class CellLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def acquire(self) -> bool:
+    def acquire(self, reclaim: Callable[[LockOwner], bool] | None = None) -> bool:
+        """Take the lock; False if a live worker holds it. ``reclaim(owner)`` True marks a
+        lock as ours to take although it looks alive (a requeued SLURM job finding the
+        lock of its own earlier attempt, killed at its time limit)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._reclaim = reclaim
         if not _create(self.path, self.owner):
             if not self._take_over():
                 return False
@@ -130,9 +135,14 @@ class CellLock:
         self._thread.start()
         return True
 
+    def _dead(self, owner: LockOwner | None) -> bool:
+        reclaim = getattr(self, "_reclaim", None)
+        return is_stale(self.path, owner, self.stale_after) or (
+            owner is not None and reclaim is not None and reclaim(owner))
+
     def _take_over(self) -> bool:
         owner = read_owner(self.path)
-        if not is_stale(self.path, owner, self.stale_after):
+        if not self._dead(owner):
             return False
         guard = self.path.with_name(self.path.name + ".takeover")
         if not _create(guard, self.owner):
@@ -145,7 +155,7 @@ class CellLock:
         try:
             # Under the guard: the lock must still be the stale one we judged.
             again = read_owner(self.path)
-            if again != owner or not is_stale(self.path, again, self.stale_after):
+            if again != owner or not self._dead(again):
                 return _create(self.path, self.owner)  # it vanished (released): ours if free
             self.path.unlink(missing_ok=True)
             self.took_over = owner
