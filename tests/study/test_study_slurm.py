@@ -28,7 +28,7 @@ CELL = "discs__tiny_vit_test__decoder__full__seed0"
 
 def test_a_killed_job_is_resumed_by_the_next_invocation(disc_sources, tmp_path, capsys, keep_torch_threads):
     data = study_dict(disc_sources, components=["decoder"], methods=["full"])
-    data["train"] = {**data["train"], "optim": {"steps": 40, "lr": 0.003, "warmup_steps": 0}, "eval": {"every": 40},
+    data["train"] = {**data["train"], "optim": {"steps": 12, "lr": 0.003, "warmup_steps": 0}, "eval": {"every": 12},
                      "run": {**data["train"]["run"], "checkpoint_every": 2}}
     data["executor"] = {"cluster": "local", "gpus_per_node": 0, "cpus_per_task": 1, "timeout_min": 10}
     path = write_study(tmp_path / "cv.yaml", data)
@@ -52,7 +52,7 @@ def test_a_killed_job_is_resumed_by_the_next_invocation(disc_sources, tmp_path, 
     assert f"{CELL}  failed: job: local job" in capsys.readouterr().out
     killed_at = max(json.loads(line).get("step", 0) for line in
                     (out / "runs" / CELL / "metrics.jsonl").read_text().splitlines())
-    assert 2 <= killed_at < 40
+    assert 2 <= killed_at < 12
 
     second = run_study_slurm(config, out, log=lambda line: None)
     assert second.ran == [CELL] and not second.failed
