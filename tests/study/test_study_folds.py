@@ -6,9 +6,12 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+from PIL import Image
 from tiny_study import study_dict, write_study
 
+from samtune.cli.main import main
 from samtune.data.sources import load_source
+from samtune.inference.ensemble import Ensemble
 from samtune.study.config import load_study
 from samtune.study.runner import run_study
 
@@ -35,3 +38,14 @@ def test_cross_validated_dataset_runs_a_cell_per_fold(disc_sources, tmp_path, ke
     assert f"| **{np.mean(dice):.3f} ± {np.std(dice):.3f}** |" in markdown  # the only row: best, bold
     assert "standard deviation over cross-validation folds" in markdown
     assert "no test source was given" in markdown
+
+    # The folds' runs as one ensemble: a study folder plus a strategy name.
+    preds = tmp_path / "preds"
+    image = next((disc_sources["val"] / "images").glob("*.png"))
+    assert main(["predict", str(image), "--run", str(out), "--strategy", "tiny_vit_test/decoder/full",
+                 "--out", str(preds)]) == 0
+    with open(preds / "qc.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["variants"] == "2"
+    expected = Ensemble.from_runs([out / "runs" / c for c in cells]).predict_image(np.asarray(Image.open(image)))
+    assert np.array_equal(np.asarray(Image.open(preds / image.name)), expected)

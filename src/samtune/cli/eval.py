@@ -66,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", type=Path, metavar="RUN_DIR", action="append",
                         help="a training run to predict with (instead of --pred/--gt); repeat it for an ensemble")
     parser.add_argument("--tta", choices=("flips",), help="with --run: test-time augmentation (mirrored inputs averaged)")
+    parser.add_argument("--strategy", metavar="NAME",
+                        help="with --run STUDY_OUT: every finished fold/seed run of this strategy (results.md row)")
+    parser.add_argument("--dataset", metavar="NAME", help="with --run STUDY_OUT --strategy: the study's dataset")
     parser.add_argument(
         "--data", metavar="SOURCE",
         help="with --run: labelled cases (list file, nnU-Net folder, images/+masks/ folder, or a split "
@@ -191,6 +194,9 @@ def run_with_model(args: argparse.Namespace) -> int:
 
     from samtune.inference.run_eval import evaluate_run
 
+    from samtune.study.members import expand_runs
+
+    args.run = expand_runs(args.run, args.strategy, args.dataset)
     runs = args.run if len(args.run) > 1 or args.tta else args.run[0]
     result = evaluate_run(
         runs, args.out, tta=args.tta, data=args.data, split=args.split, label_spec=args.label_map, classes=classes,

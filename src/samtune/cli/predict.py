@@ -59,6 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="test-time augmentation: also predict the mirrored images and average (automatic runs)")
     parser.add_argument("--probabilities", action="store_true",
                         help="also write per-class probability maps NAME_prob_K (float NIfTI / 16-bit PNG)")
+    parser.add_argument("--strategy", metavar="NAME",
+                        help="with --run STUDY_OUT: every finished fold/seed run of this strategy (results.md row)")
+    parser.add_argument("--dataset", metavar="NAME", help="with --run STUDY_OUT --strategy: the study's dataset")
     # --- end ensembles ---
     parser.set_defaults(func=run)
 
@@ -92,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.inputs, options)  # fail fast, before the model loads
     for name in unmatched_prompt_names(plans, options):
         print(f"samtune: warning: {args.prompts} entry '{name}' matches no input", file=sys.stderr)
+    if args.run:
+        from samtune.study.members import expand_runs
+
+        args.run = [str(r) for r in expand_runs(args.run, args.strategy, args.dataset)]
     if args.run and (len(args.run) > 1 or args.tta or args.probabilities):
         from samtune.inference.ensemble import Ensemble
         from samtune.inference.predict_ensemble import check_outputs, predict_files_ensemble
