@@ -21,13 +21,13 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from samtune.data.readers import read_image, write_image
+from samtune.errors import UserError
 from samtune.inference.ensemble import Ensemble
 from samtune.inference.montage import montage
 from samtune.inference.overlay import overlay, save_png
 from samtune.inference.predict_files import PlannedOutput, PredictOptions, Written, plan_outputs, prompt_for
 from samtune.inference.qc import write_qc_csv
 from samtune.outputs import check_output_file
-from samtune.errors import UserError
 
 QC_FILE = "qc.csv"
 PNG_SCALE = 65535  # 16-bit PNG probabilities: value / 65535

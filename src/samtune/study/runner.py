@@ -6,6 +6,7 @@
         eval/             plus its scores: per_case.csv, summary.json (`samtune eval --run`)
       splits/<dataset>/   few-shot splits (train.csv, val.csv, split.json), when present
       failures/<cell>.json  error and traceback of each cell that failed
+      locks/<cell>.lock   who runs the cell now (`samtune.study.locks`)
       results.csv         one row per cell
       results.md          the paper-style table
       *.png               plots (see `samtune.study.plots`)
@@ -37,6 +38,7 @@ from samtune.study.config import StudyConfig
 from samtune.study.cost import Estimate, calibration, count_slices, estimate_cell, format_seconds, measured_rates
 from samtune.study.executors import track, untrack
 from samtune.study.grid import Cell, expand_cells
+from samtune.study.locks import holder
 from samtune.study.state import (
     EVAL_DIR,
     cell_status,
@@ -89,8 +91,6 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
     """Every cell with its status and (optionally) estimated cost; writes nothing."""
     out_dir = Path(out_dir)
     cells = expand_cells(config, out_dir)
-    from samtune.study.locks import holder
-
     planned = [PlannedCell(cell, *cell_status(out_dir, cell), read_failure(out_dir, cell) is not None)
                for cell in cells]
     for entry in planned:
