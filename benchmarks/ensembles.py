@@ -1,12 +1,12 @@
 """Single model vs 5-fold ensemble vs 5-fold ensemble + TTA on 5-shot prostate MRI (issue 18).
 
-LiteMedSAM, decoder fully fine-tuned (200 steps, lr 1e-4, as cpu_prostate), automatic
+LiteMedSAM, decoder fully fine-tuned (STEPS steps, default 200; lr 1e-4, as cpu_prostate), automatic
 whole-gland segmentation. The single model trains on all 5 training slices; the 5 fold
 models each on 4 of them (5-fold cross-validation by case, `samtune.data.folds`). All are
 scored on the 5 validation slices. Validation runs once, at the last step, so every run
 keeps its final weights: no checkpoint is chosen on the scored slices.
 
-    PYTHONPATH=src python benchmarks/ensembles.py OUT_DIR
+    PYTHONPATH=src python benchmarks/ensembles.py OUT_DIR [STEPS]
 
 Prints Dice per variant, prediction wall time, and the Spearman rank correlation between
 the QC disagreement and the per-case Dice.
@@ -25,6 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "MRI-Prostate"
+STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -40,9 +41,9 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     study = {
         "title": "ensembles benchmark", "base": "default",
-        "train": {"task": {"mode": "automatic"}, "optim": {"lr": 0.0001, "steps": 200, "warmup_steps": 20,
+        "train": {"task": {"mode": "automatic"}, "optim": {"lr": 0.0001, "steps": STEPS, "warmup_steps": 10,
                                                             "schedule": "cosine"},
-                  "eval": {"every": 200}, "run": {"device": "cpu"}},
+                  "eval": {"every": STEPS}, "run": {"device": "cpu"}},
         "backbones": {"lite_medsam": {}}, "components": ["decoder"], "methods": ["full"],
         "datasets": {
             "single": {"train": str(DATA / "train_5shot.csv"), "val": str(DATA / "val_5shot.csv"), "labels": "binary"},

@@ -63,7 +63,8 @@ def study_status(out_dir: str | Path) -> str:
             state, detail = "queued", f"{job.get('cluster', 'slurm')} job {job['job_id']}"
         else:
             state, detail = LABELS[entry.status], ""
-        counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
+        key = state.split(" (")[0]
+        counts[key] = counts.get(key, 0) + 1
         lines.append(f"{cell.cell_id:<{width}}  {state}" + (f": {detail}" if detail else ""))
     lines.append("")
     lines.append(f"{len(planned)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
