@@ -111,7 +111,9 @@ def _std_note(aggregates: list[Aggregate]) -> str:
         return "± the standard deviation over cross-validation folds (and seeds): the mean and spread over folds"
     if kinds == {"cases"}:
         return "± the standard deviation over the scored cases, one seed per cell"
-    return "± the standard deviation over seeds, or over the scored cases where only one seed finished"
+    over = {"seeds": "over seeds", "folds": "over cross-validation folds (cross-validated datasets)",
+            "cases": "over the scored cases where only one seed" + (" or fold" if "folds" in kinds else "") + " finished"}
+    return "± the standard deviation " + ", or ".join(over[k] for k in ("seeds", "folds", "cases") if k in kinds)
 
 
 def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], title: str, scored_on: set[str],
@@ -126,7 +128,7 @@ def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], titl
         f"({_std_note(aggregates)}). Bold: the best of each column. Mean rank: 1 is best, over the datasets. "
         "`trainable`: trainable parameters. Per-cell figures (IoU, HD95, NSD, time, memory) are in results.csv."
     )
-    if "val" in scored_on and any(a.std_over == "folds" for a in aggregates):
+    if any(row.get("scored_on") == "val" and "__fold" in str(row.get("cell")) for row in rows):  # grid.cell_id
         parts.append(
             "\nCross-validated datasets without a test source are scored on each fold's held-out patients, "
             "which also chose that fold's best checkpoint (somewhat optimistic); no test source was given."
