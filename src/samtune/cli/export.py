@@ -31,12 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="write encoder.onnx, decoder.onnx and manifest.json of a run (or of --model NAME) "
                              "for --backend onnxruntime / predict --onnx DIR")
     parser.add_argument("--model", metavar="NAME", help="with --onnx: a registered model, zero-shot (e.g. lite_medsam)")
-    parser.add_argument("--overwrite", action="store_true", help="with --onnx: replace an existing export")
     parser.add_argument(
         "--checkpoint", type=Path, metavar="BASE.pth",
         help="base checkpoint, if not at the path recorded in tuning.json (sha256 must match)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (and its .json) or --onnx folder")
     parser.set_defaults(func=run)
 
 
@@ -77,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
             "export writes merged official-layout checkpoints only: pass --merge "
             "(LoRA/DoRA are folded into the weights; full fine-tunes are copied as they are)"
         )
+    from samtune.engine.export_card import card_path, export_card, write_export_card
     from samtune.outputs import check_output_file
 
     check_output_file(args.out, args.overwrite)  # before the model loads: a bad --out fails in a second
+    check_output_file(card_path(args.out), args.overwrite)  # the loader card written beside it
     import torch
 
     from samtune.atomic import atomic_path
-    from samtune.engine.export_card import card_path, export_card, write_export_card
     from samtune.methods import export_merged, get_strategy, load_tuned_model
 
     directory = find_tuning_dir(args.source)

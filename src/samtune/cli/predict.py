@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="PNG/JPG/TIFF image, NIfTI/NRRD/MHA volume, or DICOM series folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--run", metavar="RUN_DIR", help="a training run directory")
+    parser.add_argument("--run", metavar="RUN_DIR", action="append",
+                        help="a training run directory; repeat it for an ensemble (softmax probabilities averaged)")
     parser.add_argument("--model", metavar="NAME", help="a registered model, zero-shot and prompted (e.g. lite_medsam); "
                         "with --run and --refine: the prompted model that refines the run")
     parser.add_argument("--window", metavar="LEVEL,WIDTH",
@@ -77,6 +78,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from samtune.cli.backend_args import add_backend_arguments
 
     add_backend_arguments(parser)
+    # --- ensembles, TTA, probabilities (issue 18; samtune.inference.predict_ensemble) ---
+    parser.add_argument("--tta", choices=("flips",),
+                        help="test-time augmentation: also predict the mirrored images and average (automatic runs)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write per-class probability maps NAME_prob_K (float NIfTI / 16-bit PNG)")
+    parser.add_argument("--strategy", metavar="NAME",
+                        help="with --run STUDY_OUT: every finished fold/seed run of this strategy (results.md row)")
+    parser.add_argument("--dataset", metavar="NAME", help="with --run STUDY_OUT --strategy: the study's dataset")
+    # --- end ensembles ---
     parser.set_defaults(func=run)
 
 
@@ -127,21 +137,39 @@ def _run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.inputs, options)  # fail fast, before the model loads
     for name in unmatched_prompt_names(plans, options):
         print(f"samtune: warning: {args.prompts} entry '{name}' matches no input", file=sys.stderr)
+    if args.run:
+        from samtune.study.members import expand_runs
+
+        args.run = [str(r) for r in expand_runs(args.run, args.strategy, args.dataset)]
+    if args.run and (len(args.run) > 1 or args.tta or args.probabilities):
+        from samtune.inference.ensemble import Ensemble
+        from samtune.inference.predict_ensemble import check_outputs, predict_files_ensemble
+
+        ensemble = Ensemble.from_runs(args.run, device=args.device, tta=args.tta)
+        check_outputs(args.inputs, options, len(ensemble.class_names), args.probabilities)
+        count = 0
+        for written in predict_files_ensemble(ensemble, args.inputs, options, probabilities=args.probabilities):
+            print(written.description)
+            count += 1
+        print(f"{count} input(s) predicted into {args.out} (QC scores in {Path(args.out) / 'qc.csv'})")
+        return 0
+    if args.tta or args.probabilities:
+        raise UserError("--tta and --probabilities need --run (trained automatic runs), not --model")
     if args.onnx:  # issue 16: an exported folder runs on onnxruntime only
         if args.backend == "torch" or args.precision == "bf16":
             raise UserError("--onnx DIR runs on onnxruntime in fp32; drop --backend torch/--precision bf16 or use --run")
         predictor = Predictor.from_onnx(args.onnx)
     elif args.run:
-        predictor = Predictor.from_run(args.run, device=args.device).with_backend(args.backend, args.precision, args.run)
+        predictor = Predictor.from_run(args.run[0], device=args.device).with_backend(args.backend, args.precision, args.run[0])
     else:
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
         predictor = predictor.with_backend(args.backend, args.precision, args.model)
         predictor.window = zero_shot_window(args.window)
     if args.refine:
         if predictor.mode != "automatic":
-            raise UserError(f"--refine sharpens an automatic run; {args.run} segments from prompts already")
+            raise UserError(f"--refine sharpens an automatic run; {args.run[0]} segments from prompts already")
         if not args.model:
-            raise UserError(f"--refine needs a promptable model: {args.run} segments automatically only; "
+            raise UserError(f"--refine needs a promptable model: {args.run[0]} segments automatically only; "
                             "add --model NAME (e.g. --model lite_medsam)")
         options.refine_with = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
         options.refine_with.window = zero_shot_window(args.window)

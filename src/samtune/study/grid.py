@@ -59,6 +59,8 @@ class Cell:
     config: TrainConfig
     split_dir: Path | None
     score_source: str | None
+    fold: int | None = None  # cross-validation fold (datasets.<name>.folds), else None
+    folds: int | None = None
 
     @property
     def strategy(self) -> str:
@@ -76,11 +78,13 @@ def _absolute(path: str | None) -> str | None:
 
 
 def cell_id(dataset: str, backbone: str, init: str | None, component: str, method: str, seed: int,
-            shots: int | None) -> str:
+            shots: int | None, fold: int | None = None) -> str:
     parts = [dataset, backbone] + ([f"init-{init}"] if init else [])
     parts += [component.replace("+", "_"), method, f"seed{seed}"]
     if shots is not None:
         parts.append(f"shots{shots}")
+    if fold is not None:
+        parts.append(f"fold{fold}")
     return "__".join(parts)
 
 
@@ -119,7 +123,7 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
         data.train, data.val = _absolute(dataset.train), _absolute(dataset.val)
     else:
         data.train = str(split_dir / "train.csv")
-        data.val = str(split_dir / "val.csv") if dataset.val else None
+        data.val = str(split_dir / "val.csv") if dataset.val or dataset.folds else None
         if data.labels is None:  # a split's list files no longer carry a dataset.json's labels
             if dataset.train not in declared:
                 declared[dataset.train] = _declared_labels(dataset.train)
@@ -135,14 +139,19 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     outer = product(config.seeds, config.datasets.items(), config.shots or [None], config.backbones)
     for seed, (dataset_name, dataset), shots, label in outer:
         backbone = config.backbone(label)
-        split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
-        inner = product(inits_for(config, label), config.components, config.methods)
-        for (init_name, init), component, method in inner:
-            train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
-            cells.append(Cell(
-                cell_id(dataset_name, label, init_name, component, method, seed, shots), label, train.model.name,
-                init_name, component, method, dataset_name, seed, shots, train, split_dir, _absolute(dataset.test),
-            ))
+        for fold in range(dataset.folds) if dataset.folds else [None]:
+            if fold is not None:  # the same folds for every seed: seeds vary the training only
+                split_dir = out_dir / "splits" / dataset_name / f"folds{dataset.folds}" / f"fold{fold}"
+            else:
+                split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
+            inner = product(inits_for(config, label), config.components, config.methods)
+            for (init_name, init), component, method in inner:
+                train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
+                cells.append(Cell(
+                    cell_id(dataset_name, label, init_name, component, method, seed, shots, fold), label,
+                    train.model.name, init_name, component, method, dataset_name, seed, shots, train, split_dir,
+                    _absolute(dataset.test), fold, dataset.folds,
+                ))
     seen: set[str] = set()
     for cell in cells:
         if cell.cell_id in seen:
