@@ -30,7 +30,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from samtune.engine.run_dir import write_json
+from samtune.runs import write_json
 from samtune.errors import UserError
 from samtune.study.config import StudyConfig
 from samtune.study.grid import Cell
