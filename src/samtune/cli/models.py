@@ -34,7 +34,7 @@ def model_table(pattern: str = "*", include_test: bool = False) -> list[dict[str
             {
                 "name": name,
                 "architecture": spec.architecture,
-                "input": f"{spec.image_size}px",
+                "input": "planned" if spec.family == "unet" else f"{spec.image_size}px",
                 "normalization": spec.normalization,
                 "encoder": _millions(counts["image_encoder"]),
                 "prompt": _millions(counts["prompt_encoder"]),
