@@ -50,3 +50,13 @@ def test_nnunet_check_without_nnunetv2_names_the_install_command(refused, tmp_pa
     data = write_disc_dataset(tmp_path / "data", 2, seed=1)
     refused(_export(data, tmp_path / "raw", 6, "Discs", "--check"), watch=[tmp_path],
             names=["pip install 'samtune[nnunet]'"])
+
+
+def test_a_3d_configuration_on_2d_images_is_refused(refused, tmp_path, capsys):
+    from samtune.cli.main import main
+
+    raw = tmp_path / "raw"
+    assert main(_export(write_disc_dataset(tmp_path / "data", 2, seed=1), raw, 7, "Discs")) == 0
+    capsys.readouterr()
+    refused(["nnunet", "plan", str(raw / "Dataset007_Discs"), "--configuration", "3d_fullres",
+             "--work", str(tmp_path / "work")], watch=[tmp_path], names=["3d_fullres", "2D images", "2d"])

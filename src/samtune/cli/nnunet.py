@@ -2,6 +2,7 @@
 
     samtune nnunet export SOURCE --id 4 --name Prostate --out nnUNet_raw [--labels SPEC]
     samtune nnunet check nnUNet_raw/Dataset004_Prostate
+    samtune nnunet plan nnUNet_raw/Dataset004_Prostate --configuration 2d --work nnunet_work
 
 `export` writes any source samtune reads (PNG, NIfTI, DICOM, list files, folders) as an
 nnU-Net raw dataset and needs no nnU-Net; `check` runs nnU-Net's own integrity check
@@ -36,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check", help="run nnU-Net's dataset integrity check on a raw dataset")
     check.add_argument("folder", type=Path, metavar="DATASET_FOLDER")
     check.set_defaults(func=run_check)
+    plan = commands.add_parser("plan", help="run nnU-Net's own planning and preprocessing on a raw dataset")
+    plan.add_argument("folder", type=Path, metavar="DATASET_FOLDER")
+    plan.add_argument("--configuration", default="2d", help="2d, 3d_fullres, 3d_lowres (default 2d)")
+    plan.add_argument("--work", type=Path, required=True, metavar="DIR",
+                      help="folder for nnUNet_preprocessed and nnUNet_results")
+    plan.add_argument("--processes", type=int, default=1)
+    plan.set_defaults(func=run_plan)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -62,4 +70,12 @@ def run_check(args: argparse.Namespace) -> int:
         raise UserError(f"{args.folder} holds no dataset.json; pass an nnU-Net raw dataset folder")
     verify_with_nnunet(args.folder)
     print(f"{args.folder}: nnU-Net integrity check passed")
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from samtune.study.nnunet_engine import plan_and_preprocess
+
+    plans = plan_and_preprocess(args.folder, args.work, args.configuration, args.processes)
+    print(f"nnU-Net plans: {plans}")
     return 0
