@@ -78,9 +78,13 @@ BASELINE_ROW = "U-Net (scratch)"
 
 def is_baseline(model: str) -> bool:
     """A U-Net trained from scratch: one cell per dataset, seed and shots, not a strategy grid."""
+    from samtune.errors import UserError
     from samtune.models.registry import get_spec
 
-    return bool(model) and get_spec(model).family == "unet"
+    try:
+        return bool(model) and get_spec(model).family == "unet"
+    except UserError:  # an unknown model is reported by the study's checks, not here
+        return False
 
 
 def _absolute(path: str | None) -> str | None:
