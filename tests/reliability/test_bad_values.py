@@ -40,7 +40,7 @@ TRAIN_CASES = [
     ("strategy.method=lora strategy.options.alpha=0", ["options.alpha", "0"]),
     ("strategy.method=lora strategy.options.dropout=1", ["options.dropout", "1", "[0, 1)"]),
     ("strategy.method=lora strategy.options.dropout=-0.1", ["options.dropout", "-0.1"]),
-    ("strategy.method=adapter strategy.options.blocks=[0,-2]", ["options.blocks", "-2"]),
+    ("strategy.method=adapter strategy.options.blocks=[0,1.5]", ["options.blocks", "1.5"]),
     ("data.axis=3", ["data.axis", "3"]),
     ("data.axis=-1", ["data.axis", "-1"]),
     ("data.channels=[0,1]", ["data.channels", "[0, 1]"]),

@@ -16,6 +16,7 @@ for BENCHMARKS.md.
 from __future__ import annotations
 
 import csv
+import os
 import random
 import time
 from pathlib import Path
@@ -268,10 +269,12 @@ def predict_setup(tmp_path_factory, automatic_run):
 
 def _outputs(folder: Path) -> list[str]:
     """Output files under their final names (labels, and overlays in overlays/), relative paths."""
-    if not folder.is_dir():
-        return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    found = []
+    # os.walk, not rglob: a temporary folder of a write in progress may vanish while it is listed
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [str((Path(root) / f).relative_to(folder)) for f in files if not f.startswith(".")]
+    return sorted(found)
 
 
 def _assert_same_outputs(out: Path, reference: Path) -> None:

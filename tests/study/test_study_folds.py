@@ -34,7 +34,7 @@ def test_cross_validated_dataset_runs_a_cell_per_fold(disc_sources, tmp_path, ke
         rows = {row["cell"]: row for row in csv.DictReader(handle)}
     dice = [float(rows[c]["dice_mean"]) for c in cells]
     assert all(int(rows[c]["n_cases"]) == 2 for c in cells)  # each fold scores its 2 held-out cases
-    markdown = (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text(encoding="utf-8")
     assert f"| **{np.mean(dice):.3f} ± {np.std(dice):.3f}** |" in markdown  # the only row: best, bold
     assert "standard deviation over cross-validation folds" in markdown
     assert "no test source was given" in markdown

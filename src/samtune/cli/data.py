@@ -75,7 +75,7 @@ def run_split(args: argparse.Namespace) -> int:
     from samtune.data.split import split_cases, write_split
     from samtune.outputs import check_outputs_in
 
-    if args.shots < 1:
+    if args.shots is not None and args.shots < 1:
         raise_user(f"--shots {args.shots} is out of range; give a number of patient groups >= 1")
     if args.val is not None and args.val < 1:
         raise_user(f"--val {args.val} is out of range; give a number of patient groups >= 1, or leave it out")

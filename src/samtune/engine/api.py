@@ -135,6 +135,9 @@ def train(
     if device is not None:
         config.run.device = device
     _check(config)
+    if get_spec(config.model.name).family == "unet":
+        # A U-Net from scratch trains every weight; config.yaml records that, as tuning.json does.
+        config.strategy.component = "encoder+decoder"
     strategy = build_strategy(config)  # the method's options, strictly
     if config.run.threads:
         torch.set_num_threads(config.run.threads)

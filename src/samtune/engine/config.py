@@ -128,7 +128,7 @@ def _refuse(key: str, value: object, allowed: str) -> ConfigError:
 def _rules(config: TrainConfig) -> list[tuple[str, object, bool, str]]:
     """(key, value, acceptable, what to give instead) for every ranged value."""
     # strategy.options are checked by the method that takes them (samtune.methods.options)
-    o, l, e, r = config.optim, config.loss, config.eval, config.run
+    o, loss, e, r = config.optim, config.loss, config.eval, config.run
     positive_int = "give an integer >= 1"
     rules: list[tuple[str, object, bool, str]] = [
         ("optim.lr", o.lr, _finite(o.lr) and o.lr > 0, "give a learning rate > 0 (e.g. 1e-4)"),
@@ -139,8 +139,8 @@ def _rules(config: TrainConfig) -> list[tuple[str, object, bool, str]]:
         ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, "give an integer >= 0 (0: no warm-up)"),
         ("optim.clip_grad", o.clip_grad, o.clip_grad is None or (_finite(o.clip_grad) and o.clip_grad > 0),
          "give a gradient-norm bound > 0, or null for no clipping"),
-        ("loss.dice", l.dice, _finite(l.dice) and l.dice >= 0, "give a weight >= 0"),
-        ("loss.ce", l.ce, _finite(l.ce) and l.ce >= 0, "give a weight >= 0"),
+        ("loss.dice", loss.dice, _finite(loss.dice) and loss.dice >= 0, "give a weight >= 0"),
+        ("loss.ce", loss.ce, _finite(loss.ce) and loss.ce >= 0, "give a weight >= 0"),
         ("eval.every", e.every, e.every >= 1, "validate every N >= 1 steps (e.g. 50)"),
         ("eval.patience", e.patience, e.patience is None or e.patience >= 1,
          "give a number of validations >= 1, or null for no early stopping"),

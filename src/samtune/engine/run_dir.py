@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from samtune.atomic import atomic_path
 
 
 def tensorboard_available() -> bool:

@@ -20,6 +20,7 @@ per input (a volume also needs the slice it is on, where propagation starts).
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -235,11 +236,16 @@ def _read_ahead(paths: Sequence[Path]) -> Iterator[LoadedImage]:
     The encoders release the GIL, so reading overlaps compute (issue 16); a read error still
     surfaces when its input's turn comes. At most two inputs are held at once.
     """
+    context = contextvars.copy_context()  # reading settings such as skip_bad_dicom travel to the thread
+
+    def read(path: Path) -> LoadedImage:
+        return context.copy().run(read_image, path)
+
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(read_image, paths[0]) if paths else None
+        pending = reader.submit(read, paths[0]) if paths else None
         for position in range(len(paths)):
             image = pending.result()
-            pending = reader.submit(read_image, paths[position + 1]) if position + 1 < len(paths) else None
+            pending = reader.submit(read, paths[position + 1]) if position + 1 < len(paths) else None
             yield image
 
 

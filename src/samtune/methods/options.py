@@ -43,9 +43,9 @@ def _blocks_tuple(options: Any) -> None:
     if options.blocks is not None:
         blocks = tuple(options.blocks)
         for block in blocks:
-            if not isinstance(block, int) or isinstance(block, bool) or block < 0:
-                raise ConfigError(f"options.blocks: {block!r} is not a block index; give block indices >= 0 "
-                                  f"(counted from 0), got {list(blocks)}")
+            if not isinstance(block, int) or isinstance(block, bool):
+                raise ConfigError(f"options.blocks: {block!r} is not a block index; give whole numbers "
+                                  f"(0 = first block, -1 = last), got {list(blocks)}")
         object.__setattr__(options, "blocks", blocks)
 
 

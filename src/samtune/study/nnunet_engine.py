@@ -94,7 +94,8 @@ def plan_and_preprocess(dataset_folder: str | Path, work: str | Path, configurat
     folders.preprocessed.mkdir(parents=True, exist_ok=True)
     command = [_script("nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration,
                "-np", str(processes), "-npfp", str(processes)]
-    done = subprocess.run(command, env=folders.environment(), capture_output=True, text=True)
+    # nnU-Net prints UTF-8 whatever locale a library has set in this process
+    done = subprocess.run(command, env=folders.environment(), capture_output=True, encoding="utf-8", errors="replace")
     if log is not None:
         log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:

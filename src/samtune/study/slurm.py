@@ -141,7 +141,7 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     Returns a `StudyOutcome` (``ran``: the cells submitted) with ``jobs`` added (cell id
     -> submitit job). With ``wait=False`` it returns right after submitting.
     """
-    from samtune.study.runner import StudyOutcome, plan_study, write_cell_split, write_outputs
+    from samtune.study.runner import StudyOutcome, plan_study, write_cell_split
 
     require_submitit()
     out_dir = Path(out_dir)
@@ -149,7 +149,6 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
     out_dir.mkdir(parents=True, exist_ok=True)
-    title = config.title or f"Study {out_dir.name}"
     from samtune.configs import save_config
 
     save_config(config, out_dir / "study.yaml")
