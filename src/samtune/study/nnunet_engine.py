@@ -97,7 +97,7 @@ def plan_and_preprocess(dataset_folder: str | Path, work: str | Path, configurat
     # nnU-Net prints UTF-8 whatever locale a library has set in this process
     done = subprocess.run(command, env=folders.environment(), capture_output=True, encoding="utf-8", errors="replace")
     if log is not None:
-        log.write_text(done.stdout + done.stderr)
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"nnU-Net planning/preprocessing of {folder.name} failed: {last}")
