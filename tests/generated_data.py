@@ -1,6 +1,7 @@
 """Small generated data shared by tests: PNG datasets with a disc as the object, and
 DICOM series written slice by slice."""
 
+import locale
 import time
 from pathlib import Path
 
@@ -42,10 +43,21 @@ def write_dicom_series(
     image = sitk.GetImageFromArray(volume.astype(np.int16))
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
+    # GDCM's writer switches the process locale to "C" and leaves it so: Python's default
+    # text encoding would become ASCII for every later test. Restore the locale after.
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_slices(folder, image, volume.shape[0], spacing, series_uid, prefix)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+    return folder
+
+
+def _write_slices(folder: Path, image, count: int, spacing, series_uid: str, prefix: str) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     stamp = time.strftime("%Y%m%d")
-    for index in reversed(range(volume.shape[0])):
+    for index in reversed(range(count)):
         slice_image = image[:, :, index]
         position = image.TransformIndexToPhysicalPoint((0, 0, index))
         tags = {
@@ -63,4 +75,3 @@ def write_dicom_series(
             slice_image.SetMetaData(key, value)
         writer.SetFileName(str(folder / f"{prefix}_{index:03d}.dcm"))
         writer.Execute(slice_image)
-    return folder

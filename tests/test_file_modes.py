@@ -40,7 +40,7 @@ def _state(path: Path) -> None:
 
 def _run_json_and_curves(path: Path) -> None:
     from samtune.engine.curves import plot_training_curves
-    from samtune.engine.run_dir import write_json
+    from samtune.runs import write_json
 
     write_json(path / "summary.json", {"best": 0.5})
     plot_training_curves([{"step": 1, "loss": 0.5, "lr": 1e-4}, {"step": 1, "val_dice": 0.2}], path / "curves.png")
@@ -116,6 +116,6 @@ def test_no_writer_bypasses_atomic_path():
     users = sorted(
         path.relative_to(SRC).as_posix()
         for path in SRC.rglob("*.py")
-        if re.search(r"mkstemp|NamedTemporaryFile", path.read_text())
+        if re.search(r"mkstemp|NamedTemporaryFile", path.read_text(encoding="utf-8"))
     )
     assert users == ["atomic.py", "outputs.py"]

@@ -25,11 +25,12 @@ import numpy as np
 from samtune.assets import MNI_NOTICE, mni_template
 from samtune.data.readers import read_image, write_image
 from samtune.engine.api import train
-from samtune.engine.config import TrainConfig
+from samtune.engine.config import TrainConfig, check_values
 from samtune.errors import UserError
 from samtune.evaluation.metrics import overlap_metrics
 from samtune.inference.comparison import Panel, comparison_figure
 from samtune.inference.predictor import Predictor
+from samtune.outputs import check_output_folder
 
 TRAIN_SLICES = (50, 70, 90, 110, 130)  # axial indices z of the 189-slice volume
 SELECT_SLICES = (55, 75, 95, 115, 135)  # validation: choose the best checkpoint
@@ -97,8 +98,12 @@ def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 
     out = Path(out)
     if tissue not in ("wm", "gm"):
         raise UserError(f"unknown tissue '{tissue}'; choose wm (white matter) or gm (grey matter)")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    if steps < 1:
+        raise UserError(f"--steps {steps} is out of range; give at least 1 optimiser step (default 100)")
+    if not 0 <= seed < 2**32:
+        raise UserError(f"--seed {seed} is out of range; give an integer in [0, 2**32)")
+    check_output_folder(out, overwrite)
+    check_values(demo_config({"train": out, "val": out}, steps, seed))
     folders = write_demo_data(out / "data", tissue)
     names = [f"mni152_z{z:03d}.png" for z in REPORT_SLICES]
     images = [read_image(folders["report"] / "images" / n).array for n in names]

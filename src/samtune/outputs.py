@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from samtune.errors import UserError
 
@@ -73,3 +74,30 @@ def check_output_file(path: str | Path, overwrite: bool = False, flag: str = "--
     else:
         _check_creatable(path.parent, flag)
     return path
+
+
+def check_outputs_in(
+    folder: str | Path, names: Iterable[str | Path], overwrite: bool = False, flag: str = "--out"
+) -> list[Path]:
+    """Refuse an output folder that cannot receive the files `names` (relative to it).
+
+    The folder may exist and hold other files (a predictions folder filled over several
+    runs); each named file must be free, or `overwrite` given, and must not be a folder.
+    Returns the full paths of the named files.
+    """
+    folder = Path(folder)
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise UserError(f"{flag} {folder} is a file, not a folder; remove it or choose another {flag}")
+        _check_writable(folder, folder, flag)
+    else:
+        _check_creatable(folder, flag)
+    paths = [folder / name for name in names]
+    for path in paths:
+        if path.is_dir():
+            raise UserError(f"{path} is a folder where an output file goes; remove it or choose another {flag}")
+    taken = [path for path in paths if path.exists()]
+    if taken and not overwrite:
+        more = f" (and the {len(taken) - 1} other existing outputs)" if len(taken) > 1 else ""
+        raise UserError(f"{taken[0]} already exists; pass --overwrite to replace it{more} or choose another {flag}")
+    return paths

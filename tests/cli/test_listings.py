@@ -45,5 +45,12 @@ def test_listing_commands_do_not_import_torch():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "heavy: []" in done.stdout
-    assert "['models'] 8" in done.stdout and "['models', 'sam_*'] 5" in done.stdout  # header, rule, rows
+    assert "['models'] 9" in done.stdout and "['models', 'sam_*'] 5" in done.stdout  # header, rule, rows
     assert "['strategies'] 30" in done.stdout  # header, rule, 24 rows, blank, 3 lines of notes
+
+
+def test_backend_arguments_list_the_precisions_the_inference_code_knows():
+    from samtune.cli.backend_args import PRECISIONS
+    from samtune.inference import precision
+
+    assert PRECISIONS == precision.PRECISIONS

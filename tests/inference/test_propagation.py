@@ -12,6 +12,13 @@ from samtune.errors import UserError
 from samtune.inference.propagation import next_box, propagate
 
 
+class IdentityFrame:
+    """The model frame is the image frame (what `propagate` asks of a `ResizePad`)."""
+
+    def mask(self, mask):
+        return torch.as_tensor(np.asarray(mask, dtype=np.int64))
+
+
 class BoxThresholdPredictor:
     """Implements what `propagate` uses of `Predictor`: logits +1 on pixels > 0.5 inside the
     box (inclusive pixel indices), -1 elsewhere. Records boxes and encoded batch sizes."""
@@ -21,7 +28,7 @@ class BoxThresholdPredictor:
     device = "cpu"  # batch size defaults to 1 here
 
     def __init__(self):
-        self.boxes, self.batches, self.ranges = [], [], 0
+        self.boxes, self.batches, self.ranges, self.mask_inputs = [], [], 0, []
 
     def value_range(self, array):
         self.ranges += 1
@@ -29,10 +36,16 @@ class BoxThresholdPredictor:
 
     def encode_images(self, images, value_range):
         self.batches.append(len(images))
-        return torch.stack([torch.as_tensor(np.asarray(i, dtype=np.float32)) for i in images]), [None] * len(images)
+        stacked = torch.stack([torch.as_tensor(np.asarray(i, dtype=np.float32)) for i in images])[:, None]
+        return stacked, [IdentityFrame()] * len(images)  # "embedding" [B, 1, H, W]: the image itself
+
+    def prompt_decode(self, embedding, frame, box=None, pts=None, labels=None, mask_input=None):
+        self.mask_inputs.append(mask_input)
+        logits = self.prompt_logits(embedding, frame, box, pts, labels)
+        return logits, logits[None, None], 0.9
 
     def prompt_logits(self, embedding, frame, box=None, pts=None, labels=None):
-        image = embedding[0]
+        image = embedding[0, 0]
         inside = torch.zeros_like(image, dtype=torch.bool)
         if box is not None:
             x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -123,3 +136,68 @@ def test_bad_prompts_and_modes_are_user_errors():
     automatic.mode = "automatic"
     with pytest.raises(UserError, match="needs a prompted model"):
         propagate(automatic, volume, 3, box=(1, 1, 5, 5))
+
+
+def test_stop_rule_ends_a_sweep_at_the_first_broken_bound_and_drops_that_slice():
+    from samtune.inference.stopping import StopRule
+
+    volume = cone()
+    # The predicted IoU of the stand-in is 0.9 everywhere: a bound above it stops at once.
+    result = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30),
+                       stop=StopRule(min_area=1, min_iou=0.95))
+    assert (result.first, result.last) == (10, 10)
+    assert {s.reason for s in result.stops} == {"iou=0.9"}
+    # Discs shrink by 1 px radius per slice: area ratio to the previous slice falls below 0.6
+    # (growth < 0.6 is not a growth bound) but in-plane overlap drops under 0.5 once the
+    # radius is 2 or less (r=2: 13 px inside r=3: 29 px, IoU 0.45).
+    shrinking = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 30, 30),
+                          stop=StopRule(min_area=1, min_overlap=0.5))
+    assert (shrinking.first, shrinking.last) == (5, 15)
+    assert shrinking.signals[1][4].overlap == pytest.approx(13 / 29)
+    assert shrinking.signals[1][5].overlap == pytest.approx(29 / 49)
+    assert {s.reason for s in shrinking.stops} == {"overlap=0.448"}
+    assert not shrinking.labels.array[4].any() and shrinking.labels.array[5].sum() == 29
+
+
+def test_several_prompts_of_one_class_split_the_volume_at_the_midpoint():
+    from samtune.inference.propagation import SlicePrompt
+
+    volume = cone()
+    predictor = BoxThresholdPredictor()
+    result = propagate(predictor, volume, prompts=[SlicePrompt(6, (10, 10, 30, 30)), SlicePrompt(14, (10, 10, 30, 30))],
+                       min_area=1)
+    # slice 6 owns 7..10, slice 14 owns 11..13: each sweep ends at the midpoint (reason "next prompt")
+    ends = {(s.start, s.direction): (s.last, s.reason) for s in result.stops}
+    assert ends[6, +1] == (10, "next prompt") and ends[14, -1] == (11, "next prompt")
+    assert ends[6, -1] == (2, "area=0") and ends[14, +1] == (18, "area=0")
+    disc = volume.copy()
+    disc[:, 42:46, 42:46] = 0
+    np.testing.assert_array_equal(result.labels.array, disc.astype(np.uint8))
+
+
+def test_classes_are_propagated_separately_and_the_higher_logit_wins():
+    from samtune.inference.propagation import SlicePrompt
+
+    volume = cone()
+    result = propagate(BoxThresholdPredictor(), volume, min_area=1,
+                       prompts=[SlicePrompt(10, (10, 10, 30, 30), label=1), SlicePrompt(10, (40, 40, 47, 47), label=3)])
+    assert result.extents == {1: (2, 18), 3: (0, 20)}  # the distractor fills every slice
+    assert set(np.unique(result.labels.array)) == {0, 1, 3}
+    assert (result.labels.array[:, 42:46, 42:46] == 3).all()
+    assert result.labels.array[10, 20, 20] == 1
+
+
+def test_mask_prompt_passes_the_previous_low_resolution_logits_and_components_are_cleaned():
+    volume = cone()
+    volume[:, 20, 30:32] = 1.0  # a 2-pixel island on every slice, a pixel apart from the r=8 disc (to column 28)
+    with_mask = BoxThresholdPredictor()
+    propagate(with_mask, volume, 10, box=(10, 10, 30, 30), min_area=1, mask_prompt=True, max_slices=1)
+    assert with_mask.mask_inputs[0] is None and with_mask.mask_inputs[1] is not None
+    without = BoxThresholdPredictor()
+    propagate(without, volume, 10, box=(10, 10, 30, 30), min_area=1, max_slices=1)
+    assert all(m is None for m in without.mask_inputs)
+    kept = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 32, 30), min_area=1, max_slices=0)
+    cleaned = propagate(BoxThresholdPredictor(), volume, 10, box=(10, 10, 32, 30), min_area=1, max_slices=0,
+                        largest_component=True)
+    assert kept.labels.array[10, 20, 30:32].all() and not cleaned.labels.array[10, 20, 30:32].any()
+    assert cleaned.areas[10] == kept.areas[10] - 2

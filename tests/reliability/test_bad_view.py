@@ -41,7 +41,7 @@ def test_a_run_that_cannot_prompt(refused, automatic_run, photo_folder, tmp_path
 
 def test_a_folder_that_is_not_a_run(refused, photo_folder, tmp_path):
     refused(["view", photo_folder, "--run", tmp_path, "--no-browser", "--corrections", tmp_path / "c"],
-            watch=[tmp_path], names=[str(tmp_path), "not a finished training run"])
+            watch=[tmp_path], names=[str(tmp_path), "is not a training run"])
 
 
 def test_a_port_in_use(refused, photo_folder, tmp_path):

@@ -2,6 +2,7 @@
 
     samtune data check SOURCE [--labels central=254,peripheral=255] [--axis 0]
     samtune data split SOURCE --shots 5 --seed 0 --out splits/5shot [--val 5]
+    samtune data split SOURCE --folds 5 --seed 0 --out splits/cv5     # fold0 ... fold4
 
 SOURCE is a .csv/.tsv list file, an nnU-Net raw dataset folder or a folder with images/
 and masks/ (see `samtune.data.sources`).
@@ -66,12 +67,32 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+SPLIT_FILES = ("train.csv", "val.csv", "split.json")
+
+
 def run_split(args: argparse.Namespace) -> int:
     from samtune.data.sources import load_source
     from samtune.data.split import split_cases, write_split
+    from samtune.outputs import check_outputs_in
 
+    if args.shots is not None and args.shots < 1:
+        raise_user(f"--shots {args.shots} is out of range; give a number of patient groups >= 1")
+    if args.val is not None and args.val < 1:
+        raise_user(f"--val {args.val} is out of range; give a number of patient groups >= 1, or leave it out")
+    if not 0 <= args.seed < 2**32:
+        raise_user(f"--seed {args.seed} is out of range; give an integer in [0, 2**32)")
     source = load_source(args.source, kind=args.kind, root=args.root)
+    if args.folds is not None:
+        from samtune.data.folds import fold_groups, write_folds
+
+        if args.val is not None:
+            raise_user("--val goes with --shots; with --folds each fold validates on its own patients")
+        fold_groups(source, args.folds, args.seed)  # refuse a bad count before anything is written
+        for number, folder in enumerate(write_folds(source, args.folds, args.out, args.seed)):
+            print(f"fold {number}: {folder / 'train.csv'}, {folder / 'val.csv'}")
+        return 0
     split = split_cases(source, shots=args.shots, seed=args.seed, val=args.val)
+    check_outputs_in(args.out, SPLIT_FILES, args.overwrite)  # the last check: nothing written yet
     paths = write_split(split, args.out, source)
     print(f"train: {len(split.train)} case(s) from {len({c.group for c in split.train})} group(s) -> {paths['train']}")
     print(f"val: {len(split.val)} case(s) from {len({c.group for c in split.val})} group(s) -> {paths['val']}")
@@ -109,8 +130,13 @@ def add_parser(subparsers) -> None:
         "OUT/val.csv (paths relative to OUT, spelled through the folders you gave, symlinks kept) and "
         "OUT/split.json (seed, shots, case ids). Use OUT as a source: --set data.train=OUT/train.csv.")
     _add_source_arguments(split)
-    split.add_argument("--shots", type=int, required=True, help="number of patient groups for training")
+    sizes = split.add_mutually_exclusive_group(required=True)
+    sizes.add_argument("--shots", type=int, help="number of patient groups for training")
+    sizes.add_argument("--folds", type=int, metavar="K",
+                       help="k-fold cross-validation by patient: OUT/fold0..fold<K-1>/ split folders and folds.json")
     split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     split.add_argument("--val", type=int, help="number of groups for validation (default: all the others)")
-    split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json")
+    split.add_argument("--out", required=True, help="output folder for train.csv, val.csv, split.json "
+                       "(with --folds: one such folder per fold)")
+    split.add_argument("--overwrite", action="store_true", help="replace an existing split in --out")
     split.set_defaults(func=run_split)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ntrained on slices z={', '.join(map(str, TRAIN_SLICES))}; best checkpoint chosen on z="
           f"{', '.join(map(str, SELECT_SLICES))}; reported below: z={', '.join(map(str, REPORT_SLICES))}, "
           "used for nothing else")
-    print(f"\nreported slice   zero-shot Dice   fine-tuned Dice")
+    print("\nreported slice   zero-shot Dice   fine-tuned Dice")
     for z, zs, ft in zip(REPORT_SLICES, result.zero_shot, result.fine_tuned):
         print(f"z={z:<14d} {zs:<16.4f} {ft:.4f}")
     print(f"{'mean':<16} {result.zero_shot_mean:<16.4f} {result.fine_tuned_mean:.4f}")

@@ -63,7 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--pred", type=Path, metavar="DIR", help="folder of predicted label files")
     parser.add_argument("--gt", type=Path, metavar="DIR", help="folder of ground-truth label files")
-    parser.add_argument("--run", type=Path, metavar="RUN_DIR", help="a training run to predict with (instead of --pred/--gt)")
+    parser.add_argument("--run", type=Path, metavar="RUN_DIR", action="append",
+                        help="a training run to predict with (instead of --pred/--gt); repeat it for an ensemble")
+    parser.add_argument("--tta", choices=("flips",), help="with --run: test-time augmentation (mirrored inputs averaged)")
+    parser.add_argument("--strategy", metavar="NAME",
+                        help="with --run STUDY_OUT: every finished fold/seed run of this strategy (results.md row)")
+    parser.add_argument("--dataset", metavar="NAME", help="with --run STUDY_OUT --strategy: the study's dataset")
     parser.add_argument(
         "--data", metavar="SOURCE",
         help="with --run: labelled cases (list file, nnU-Net folder, images/+masks/ folder, or a split "
@@ -76,6 +81,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="with --run: slices per forward (default 1 on the CPU, 8 on CUDA)")
     parser.add_argument("--device", default="cpu", help="with --run: cpu or cuda (default cpu)")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser, prefix="with --run: ")
     parser.add_argument(
         "--out", type=Path, metavar="DIR", required=True, help="folder for the reports"
     )
@@ -119,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--nsd-tolerance must be a finite number >= 0, got {args.nsd_tolerance}")
     if args.run is not None:
         return run_with_model(args)
+    if args.tta:
+        raise UserError("--tta goes with --run RUN_DIR (predictions are made, then scored)")
     if args.data is not None or args.split is not None:
         raise UserError("--data and --split go with --run RUN_DIR; to score prediction files use --pred and --gt")
     if args.pred is None or args.gt is None:
@@ -131,13 +141,12 @@ def run(args: argparse.Namespace) -> int:
     from samtune.data.labels import parse_label_spec
     from samtune.evaluation.evaluate import report_paths, write_report
     from samtune.evaluation.folders import evaluate_folders
+    from samtune.outputs import check_outputs_in
 
     label_map = parse_label_spec(args.label_map) if args.label_map else None
     pred_label_map = parse_label_spec(args.pred_label_map) if args.pred_label_map else None
 
-    existing = [path for path in report_paths(args.out) if path.exists()]
-    if existing and not args.overwrite:
-        raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
+    check_outputs_in(args.out, [path.name for path in report_paths(args.out)], args.overwrite)
 
     accumulator, match = evaluate_folders(
         args.pred,
@@ -190,10 +199,14 @@ def run_with_model(args: argparse.Namespace) -> int:
 
     from samtune.inference.run_eval import evaluate_run
 
+    from samtune.study.members import expand_runs
+
+    args.run = expand_runs(args.run, args.strategy, args.dataset)
+    runs = args.run if len(args.run) > 1 or args.tta else args.run[0]
     result = evaluate_run(
-        args.run, args.out, data=args.data, split=args.split, label_spec=args.label_map, classes=classes,
+        runs, args.out, tta=args.tta, data=args.data, split=args.split, label_spec=args.label_map, classes=classes,
         nsd_tolerance=args.nsd_tolerance, both_empty=args.both_empty, batch_size=args.batch_size,
-        device=args.device, overwrite=args.overwrite,
+        device=args.device, overwrite=args.overwrite, backend=args.backend, precision=args.precision,
     )
     print(result.table)
     print(f"{len(result.accumulator)} cases of {result.source} scored; wrote {result.per_case_path} "

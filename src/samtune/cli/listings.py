@@ -61,7 +61,16 @@ MODEL_ROWS = [('lite_medsam',
   '6.2K',
   '4.06M',
   '312.34M',
-  'user file sam_vit_l_0b3195.pth (Meta AI, segment-anything)')]
+  'user file sam_vit_l_0b3195.pth (Meta AI, segment-anything)'),
+ ('unet',
+  'U-Net (MONAI DynUNet, nnU-Net 2D plan; not SAM-family)',
+  'planned',
+  'minmax',
+  '33.46M',
+  '0.0K',
+  '0.0K',
+  '33.46M',
+  'none (trained from scratch)')]
 
 MODEL_COLUMNS = ("name", "architecture", "input", "normalization", "encoder", "prompt", "decoder", "total", "weights")
 # (backbone, component, method, trainable, total) in `study_strategies(STUDY_BACKBONES)` order

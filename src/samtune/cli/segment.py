@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "`samtune predict` writes; use --overlay to look at it)")
     parser.add_argument("--overlay", help="also write the image with the mask drawn on it (PNG)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    from samtune.cli.backend_args import add_backend_arguments
+
+    add_backend_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -49,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from samtune.inference.overlay import save_png
     from samtune.inference.predictor import Predictor
     from samtune.inference.prompted import check_prompts
+    from samtune.outputs import check_output_file
 
-    outputs = [Path(p) for p in (args.out, args.overlay) if p]
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise UserError(f"{path} exists; pass --overwrite to replace it")
+    check_output_file(args.out, args.overwrite)
+    if args.overlay:
+        check_output_file(args.overlay, args.overwrite, flag="--overlay")
+        if Path(args.overlay).absolute() == Path(args.out).absolute():
+            raise UserError(f"--out and --overlay are both {args.out}; give the overlay another name")
     image = read_image(args.image)
     array = take_slice(image, args.slice, args.axis, source=args.image)
     points = [tuple(p) for p in (args.point or [])] + [tuple(p) for p in (args.negative_point or [])]
@@ -61,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     box = tuple(args.box) if args.box else None
     check_prompts(array.shape[:2], box, points)  # before the model loads: fail fast
     predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
+    predictor = predictor.with_backend(args.backend, args.precision, args.model)  # issue 16
     mask = predictor.predict_image(array, box=box, points=points or None, point_labels=labels or None)
     # Class values, as `samtune predict` writes them (0 background, 1 object), so that
     # `samtune eval` scores both kinds of output the same way.

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from samtune.configs import load_config
     from samtune.engine.api import train
-    from samtune.engine.config import TrainConfig
+    from samtune.engine.config import TrainConfig, check_values
     from samtune.engine.recipes import resolve_recipe
     from samtune.errors import UserError
 
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.config or not args.out:
             raise UserError("give a recipe and a run directory: samtune train CONFIG.yaml --out RUN_DIR")
         config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
+        check_values(config)  # value ranges, before the run directory exists
         result = train(config, args.out, overwrite=args.overwrite, device=args.device)
     best = f", best validation Dice {result.best_dice:.4f} at step {result.best_step}" if result.best_dice is not None else ""
     print(f"trained {result.steps} steps in {result.wall_seconds:.0f}s{best}")

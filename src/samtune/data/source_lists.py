@@ -129,8 +129,8 @@ def load_list(path: Path, root: Path | None = None) -> Source:
             if len(cells) != width:
                 problems.append(Problem(where, f"expected {width} columns, found {len(cells)}: {cells}"))
                 continue
-            get = lambda key: cells[columns[key]] if key in columns else ""  # noqa: E731
-            images, mask, case, group = get("image"), get("mask"), get("case"), get("group")
+            images, mask, case, group = (cells[columns[key]] if key in columns else ""
+                                         for key in ("image", "mask", "case", "group"))
         if not images:
             problems.append(Problem(where, "empty image path"))
             continue
@@ -153,7 +153,7 @@ def _build_source(path: Path, root: Path, entries, problems: list[Problem]) -> S
     stems = [_stem(images[0]) for images in image_paths]
     unique = len(set(stems)) == len(stems)
     case_ids = []
-    for (line, _, _, case, _), images, stem in zip(entries, image_paths, stems):
+    for (_, _, _, case, _), images, stem in zip(entries, image_paths, stems):
         if case:
             case_ids.append(case)
         elif unique:

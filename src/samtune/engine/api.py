@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from samtune.configs import from_dict
-from samtune.engine.config import TrainConfig
+from samtune.engine.config import TrainConfig, check_values
 from samtune.engine.data import build_training_data, eval_sample, training_sample
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
+from samtune.engine.unet_setup import check_unet_config, plan_for_training
 from samtune.errors import ConfigError, UserError
 from samtune.methods.checkpoint import save_tuning
 from samtune.methods.registry import get_method
@@ -41,6 +42,8 @@ def build_strategy(config: TrainConfig) -> Strategy:
     """The strategy of a configuration; its options load strictly into the method's own
     dataclass (an option the method does not take is a ConfigError naming it)."""
     s = config.strategy
+    if get_spec(config.model.name).family == "unet":  # a baseline from scratch: every weight trains
+        return Strategy(backbone=config.model.name, component="encoder+decoder", method="full")
     options = get_method(s.method).load_options(s.options)
     return Strategy(backbone=config.model.name, component=s.component, method=s.method, options=options)
 
@@ -70,6 +73,9 @@ def heads_change(config: TrainConfig, overrides: dict[str, Any]) -> bool:
 
 def _check(config: TrainConfig) -> None:
     spec = get_spec(config.model.name)
+    if spec.family == "unet":
+        check_unet_config(config.task.mode, config.strategy.method, config.model.checkpoint,
+                          config.run.cache_embeddings)
     if spec.weights.source == "user" and not config.model.checkpoint:
         raise ConfigError(
             f"model.checkpoint is not set: {spec.name} needs its weights file "
@@ -77,8 +83,7 @@ def _check(config: TrainConfig) -> None:
         )
     if config.run.precision == "fp16" and resolve_device(config.run.device).type != "cuda":
         raise ConfigError("run.precision=fp16 needs a CUDA device; use bf16 on the CPU")
-    if config.optim.steps < 1 or config.optim.batch_size < 1 or config.optim.accumulation < 1:
-        raise ConfigError("optim.steps, optim.batch_size and optim.accumulation must be >= 1")
+    check_values(config)  # every ranged value (lr > 0, eval.every >= 1, ...), named by its key
     if config.run.tensorboard == "on" and not tensorboard_available():
         raise ConfigError("run.tensorboard=on but the tensorboard package is not installed: "
                           "pip install tensorboard, or set run.tensorboard=auto")
@@ -130,6 +135,9 @@ def train(
     if device is not None:
         config.run.device = device
     _check(config)
+    if get_spec(config.model.name).family == "unet":
+        # A U-Net from scratch trains every weight; config.yaml records that, as tuning.json does.
+        config.strategy.component = "encoder+decoder"
     strategy = build_strategy(config)  # the method's options, strictly
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
@@ -143,9 +151,12 @@ def train(
         image_size = config.model.image_size or spec.image_size
         data = build_training_data(config.data, config.task, image_size, spec.normalization, config.run.seed)
         overrides = model_overrides(config, data.num_classes)
+        if spec.family == "unet":  # architecture planned from the training slices (nnU-Net style)
+            overrides.update(plan_for_training(data, spec, config.model.image_size))
         model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
-        apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides))
+        # a U-Net has no pretrained heads to resize
+        apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides) and spec.family != "unet")
         model.to(device)
         trainable, total = parameter_count(model)
         r = config.run
@@ -164,6 +175,7 @@ def train(
         use_cache = config.run.cache_embeddings == "memory" or (
             config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
         )
+        use_cache = use_cache and spec.family != "unet"  # the U-Net has no frozen encoder to cache
         o, r = config.optim, config.run
         settings = LoopSettings(
             steps=o.steps, batch_size=o.batch_size, accumulation=o.accumulation, lr=o.lr, weight_decay=o.weight_decay,
@@ -194,6 +206,10 @@ def train(
                 "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(device), "trainable_parameters": trainable,
                 "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
                 "embedding_cache": use_cache, "config": asdict(config),
+                # several training sources (engine.multi_data): samples drawn from each
+                **({"draws_per_dataset": data.train.draw_counts(
+                    result.steps * o.batch_size * o.accumulation * dist.world_size, r.seed)}
+                   if hasattr(data.train, "draw_counts") else {}),
             })
         return result
     finally:

@@ -53,9 +53,29 @@ def build_training_data(
 ) -> TrainingData:
     if not data.train:
         raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
+    if isinstance(data.train, list) or isinstance(data.val, list):  # several datasets (setup 2)
+        from samtune.engine.multi_data import build_multi_source_data
+
+        return build_multi_source_data(data, task, image_size, normalization, seed)
     source = load_source(data.train, root=data.root)
     labels = parse_label_spec(data.labels) if data.labels else (source.labels or LabelMap.binary())
     labels = labels.with_others(data.other_labels)
+    prompts, config = slice_config(data, task, image_size, normalization, seed)
+    channels = tuple(data.channels) if data.channels else None
+    check_source(source, labels, data.axis, channels).raise_if_fatal()
+    train = SliceDataset(source, config, labels=labels, train=True)
+    val = None
+    if data.val:
+        val_source = load_source(data.val, root=data.root)
+        check_source(val_source, labels, data.axis, channels).raise_if_fatal()
+        val = SliceDataset(val_source, config, labels=labels, train=False)
+    return TrainingData(train, val, labels, labels.num_classes, prompts)
+
+
+def slice_config(
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+) -> tuple[PromptConfig | None, SliceDatasetConfig]:
+    """(prompt settings, slice settings) that every dataset of a run shares."""
     prompts = None
     if task.mode == "prompted":
         prompts = replace(PromptConfig.study(task.prompt), per=task.prompt_per)
@@ -71,15 +91,7 @@ def build_training_data(
         channels=tuple(data.channels) if data.channels else None,
         seed=seed,
     )
-    channels = tuple(data.channels) if data.channels else None
-    check_source(source, labels, data.axis, channels).raise_if_fatal()
-    train = SliceDataset(source, config, labels=labels, train=True)
-    val = None
-    if data.val:
-        val_source = load_source(data.val, root=data.root)
-        check_source(val_source, labels, data.axis, channels).raise_if_fatal()
-        val = SliceDataset(val_source, config, labels=labels, train=False)
-    return TrainingData(train, val, labels, labels.num_classes, prompts)
+    return prompts, config
 
 
 def training_sample(

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from samtune.atomic import atomic_path
 
 
 def tensorboard_available() -> bool:
@@ -73,23 +72,3 @@ class MetricsLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-
-def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
-    """Training loss and validation Dice against step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [r for r in records if "loss" in r]
-    val = [r for r in records if "val_dice" in r]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    left.plot([r["step"] for r in train], [r["loss"] for r in train], color="tab:blue")
-    left.set(title="training loss", xlabel="step")
-    right.plot([r["step"] for r in val], [r["val_dice"] for r in val], marker="o", color="tab:green")
-    right.set(title="validation Dice (foreground)", xlabel="step", ylim=(0, 1))
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)

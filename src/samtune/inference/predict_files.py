@@ -20,7 +20,9 @@ per input (a volume also needs the slice it is on, where propagation starts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -36,7 +38,9 @@ from samtune.inference.overlay import save_png
 from samtune.inference.predictor import Predictor
 from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
-from samtune.inference.volume import pick_channels
+from samtune.inference.propagation import PropagationConfig
+from samtune.inference.volume import pick_channels, slice_axis
+from samtune.outputs import check_outputs_in
 
 
 @dataclass
@@ -52,6 +56,9 @@ class PredictOptions:
             None: 1 on the CPU, 8 on a GPU.
         overlay: also write overlay / montage PNGs.
         overwrite: replace existing outputs.
+        propagation: how prompted volumes are propagated (None: the defaults).
+        refine_with: automatic runs: a prompted predictor that re-segments each class by
+            propagation from the slice where the automatic prediction is largest (`refine`).
     """
 
     out_dir: Path
@@ -61,6 +68,8 @@ class PredictOptions:
     batch_size: int | None = None
     overlay: bool = False
     overwrite: bool = False
+    propagation: PropagationConfig | None = None
+    refine_with: Predictor | None = None
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
         picture = (options.out_dir / PICTURES_FOLDER / f"{name}_{'montage' if keeps else 'overlay'}.png"
                    if options.overlay else None)
         plans.append(PlannedOutput(path, name, labels, picture, keeps))
-    if not options.overwrite:
-        for plan in plans:
-            for target in (plan.labels, plan.picture):
-                if target is not None and target.exists():
-                    raise UserError(f"{target} already exists; pass --overwrite to replace it (or choose another --out)")
+    names = [target.name for plan in plans for target in (plan.labels, plan.picture) if target is not None]
+    check_outputs_in(options.out_dir, names, options.overwrite)
     return plans
 
 
@@ -147,44 +153,115 @@ def _check_mode(predictor: Predictor, plans: Sequence[PlannedOutput], options: P
             )
 
 
-def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput):
+def check_inputs(predictor: Predictor, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
+    """Read every input and check its prompt against its shape, before any output is written.
+
+    A corrupt, unreadable or mis-prompted input among many then fails the command with
+    nothing written, instead of after the outputs of the inputs before it. Each input is
+    read twice (here and when predicted); reading is a small part of predicting it.
+    """
+    axis = predictor.axis if options.axis is None else options.axis
+    for plan in plans:
+        image = read_image(plan.source)
+        prompt = prompt_for(plan, options)
+        if image.spatial_ndim == 2:
+            if prompt is not None and prompt.slice is not None:
+                raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
+            pick_channels(image, predictor.channels)
+            if prompt is not None:
+                check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
+            continue
+        checked = slice_axis(image, axis)
+        if prompt is None:
+            continue
+        if prompt.slice is None:
+            raise UserError(
+                f"{plan.source} is a volume of shape {image.spatial_shape}: say which slice the prompt is on "
+                "with --slice K (or \"slice\" in the prompts file)"
+            )
+        if not 0 <= prompt.slice < image.spatial_shape[checked]:
+            raise UserError(f"{plan.source}: slice {prompt.slice} is outside the volume of shape "
+                            f"{image.spatial_shape} along axis {checked}; give 0..{image.spatial_shape[checked] - 1}")
+        plane = tuple(size for i, size in enumerate(image.spatial_shape) if i != checked)
+        try:
+            check_prompts(plane, prompt.box, list(prompt.points or []))
+        except UserError as error:
+            raise UserError(f"{plan.source}, slice {prompt.slice}: {error}") from None
+
+
+def _predict_2d(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
+                refine_with: Predictor | None = None):
     if prompt is not None and prompt.slice is not None:
         raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
     image = pick_channels(image, predictor.channels)
     if prompt is None:
-        return predictor.predict_image(image.array)
+        labels = predictor.predict_image(image.array)
+        if refine_with is None:
+            return labels
+        from samtune.inference.refine import refine
+
+        # a 2D image is a one-slice volume: the prompted model re-segments each class from its box
+        return refine(refine_with, image.array[None], labels[None])[0].labels.array[0]
     check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
     return predictor.predict_image(image.array, box=prompt.box, points=prompt.points, point_labels=prompt.point_labels)
 
 
 def _predict_volume(predictor: Predictor, image: LoadedImage, prompt: InputPrompt | None, plan: PlannedOutput,
-                    axis: int, batch_size: int | None) -> tuple[LoadedImage, str]:
+                    axis: int, options: PredictOptions) -> tuple[LoadedImage, str]:
+    batch_size = options.batch_size
+    config = replace(options.propagation or PropagationConfig(), batch_size=batch_size)
     if prompt is None:
         labels = predictor.predict_volume(image, axis=axis, batch_size=batch_size)
-        return labels, f"{image.spatial_shape[axis]} slices"
+        if options.refine_with is None:
+            return labels, f"{image.spatial_shape[axis]} slices"
+        from samtune.inference.refine import refine
+
+        result, starts = refine(options.refine_with, image, labels, axis=axis, config=config)
+        where = ", ".join(f"class {s.label} from slice {s.slice} over {result.extents[s.label][0]}.."
+                          f"{result.extents[s.label][1]}" for s in starts if s.label in result.extents)
+        return result.labels, f"{image.spatial_shape[axis]} slices, refined by propagation: {where}"
     if prompt.slice is None:
         raise UserError(
             f"{plan.source} is a volume of shape {image.spatial_shape}: say which slice the prompt is on "
             "with --slice K (or \"slice\" in the prompts file)"
         )
     result = predictor.propagate(image, prompt.slice, box=prompt.box, axis=axis, points=prompt.points,
-                                 point_labels=prompt.point_labels, batch_size=batch_size)
+                                 point_labels=prompt.point_labels, config=config)
     return result.labels, f"propagated from slice {result.start} over slices {result.first}..{result.last}"
+
+
+def _read_ahead(paths: Sequence[Path]) -> Iterator[LoadedImage]:
+    """`read_image` of each path, the next one read in a thread while the caller predicts this one.
+
+    The encoders release the GIL, so reading overlaps compute (issue 16); a read error still
+    surfaces when its input's turn comes. At most two inputs are held at once.
+    """
+    context = contextvars.copy_context()  # reading settings such as skip_bad_dicom travel to the thread
+
+    def read(path: Path) -> LoadedImage:
+        return context.copy().run(read_image, path)
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read, paths[0]) if paths else None
+        for position in range(len(paths)):
+            image = pending.result()
+            pending = reader.submit(read, paths[position + 1]) if position + 1 < len(paths) else None
+            yield image
 
 
 def predict_files(predictor: Predictor, inputs: Sequence[str | Path], options: PredictOptions) -> Iterator[Written]:
     """Predict each input and write its outputs (module docstring); yields as each finishes."""
     plans = plan_outputs(inputs, options)
     _check_mode(predictor, plans, options)
+    check_inputs(predictor, plans, options)
     axis = predictor.axis if options.axis is None else options.axis
-    for plan in plans:
-        image = read_image(plan.source)
+    for plan, image in zip(plans, _read_ahead([plan.source for plan in plans])):
         prompt = prompt_for(plan, options)
         if image.spatial_ndim == 2:
-            labels = LoadedImage(_predict_2d(predictor, image, prompt, plan), image.geometry, plan.source)
+            labels = LoadedImage(_predict_2d(predictor, image, prompt, plan, options.refine_with), image.geometry, plan.source)
             what = f"{image.spatial_shape[1]}x{image.spatial_shape[0]} image"
         else:
-            labels, what = _predict_volume(predictor, image, prompt, plan, axis, options.batch_size)
+            labels, what = _predict_volume(predictor, image, prompt, plan, axis, options)
         write_image(plan.labels, labels.array, labels.geometry if plan.keeps_geometry else None)
         if plan.picture is not None and image.spatial_ndim == 2:  # titled, prompt drawn, class legend
             points = [tuple(p) for p, k in zip(prompt.points or [], prompt.point_labels or [1] * 99) if k == 1] \

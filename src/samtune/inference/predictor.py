@@ -62,6 +62,23 @@ class Predictor:
         return cls(model, s.mode, run.labels, parse_window(s.window), s.percentiles, torch.device(device),
                    prompt_kind=s.prompt, axis=s.axis, channels=s.channels)
 
+    # ------------------------------------------------- backends (issue 16)
+    @classmethod
+    def from_onnx(cls, export_dir: str | Path, threads: int | None = None) -> Predictor:
+        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked)."""
+        from samtune.inference.backends import load_onnx_predictor
+
+        return load_onnx_predictor(export_dir, threads)
+
+    def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
+        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16).
+
+        See `samtune.inference.backends.with_backend`; bf16 is refused where not native.
+        """
+        from samtune.inference.backends import with_backend
+
+        return with_backend(self, backend, precision, source)
+
     # ----------------------------------------------------------------- images
     def value_range(self, array: np.ndarray) -> tuple[float, float]:
         """Intensity range used to normalise `array` (an image or a whole volume)."""
@@ -97,7 +114,9 @@ class Predictor:
             low_res, _ = self.model.decode(embeddings, multimask_output=True)
             outputs = []
             for logits, frame in zip(low_res, frames):
-                outputs.append(frame.logits_to_original(logits.float().cpu()).argmax(0).numpy().astype(np.uint8))
+                # numpy's argmax over the class axis: 7x faster than torch's strided argmax(0) (issue 16)
+                outputs.append(np.argmax(frame.logits_to_original(logits.float().cpu()).numpy(), axis=0)
+                               .astype(np.uint8))
             return outputs
         return [(self.prompt_logits(embeddings[i : i + 1], frames[i], boxes[i], points[i], point_labels[i]) > 0)
                 .numpy().astype(np.uint8) for i in range(count)]
@@ -126,6 +145,17 @@ class Predictor:
 
         The prompt is not checked here (callers with user prompts use `check_prompts`).
         """
+        return self.prompt_decode(embedding, frame, box, pts, labels)[0]
+
+    @torch.inference_mode()
+    def prompt_decode(self, embedding: torch.Tensor, frame: ResizePad, box=None, pts=None, labels=None,
+                      mask_input: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One prompt on one embedding [1, C, h, w], optionally with a dense mask prompt
+        ``mask_input`` [1, 1, 4h, 4w] (low-resolution logits of a previous pass, model frame).
+
+        Returns (logits [H, W] original frame on the CPU, low-resolution logits [1, 1, 4h, 4w]
+        on the device, SAM's predicted IoU of the mask).
+        """
         point_arg = box_arg = None
         if pts is not None and len(pts):
             labels = list(labels) if labels is not None else [1] * len(pts)
@@ -134,8 +164,9 @@ class Predictor:
         if box is not None:
             box_arg = torch.as_tensor(frame.boxes(np.asarray(box, dtype=np.float32)), dtype=torch.float32)
             box_arg = box_arg[None].to(self.device)
-        low_res, _ = self.model.decode(embedding, points=point_arg, boxes=box_arg, multimask_output=False)
-        return frame.logits_to_original(low_res[0, 0].float().cpu())
+        low_res, iou = self.model.decode(embedding, points=point_arg, boxes=box_arg, mask_inputs=mask_input,
+                                         multimask_output=False)
+        return frame.logits_to_original(low_res[0, 0].float().cpu()), low_res[:, :1], float(iou[0, 0])
 
     def predict_image(self, image: np.ndarray, box=None, points=None, point_labels=None,
                       value_range=None) -> np.ndarray:
@@ -153,12 +184,13 @@ class Predictor:
 
         return predict_volume(self, volume, axis=axis, batch_size=batch_size)
 
-    def propagate(self, volume: LoadedImage | np.ndarray, slice_index: int, box=None, axis: int = 0, points=None,
-                  point_labels=None, **options):
-        """Prompted 3D segmentation from one prompt on one slice, without ground truth.
+    def propagate(self, volume: LoadedImage | np.ndarray, slice_index: int | None = None, box=None, axis: int = 0,
+                  points=None, point_labels=None, **options):
+        """Prompted 3D segmentation from prompts on one or more slices, without ground truth.
 
-        See `samtune.inference.propagation.propagate` (options: margin, min_area, max_slices,
-        batch_size); returns a `PropagationResult`.
+        The one code path of the CLI, the Python API and the viewer: see
+        `samtune.inference.propagation.propagate` (options: prompts, config, margin, min_area,
+        max_slices, batch_size, mask_prompt, largest_component, stop); returns a `PropagationResult`.
         """
         from samtune.inference.propagation import propagate
 

@@ -38,6 +38,7 @@ from samtune.evaluation.folders import distance_unit
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 from samtune.inference.predictor import Predictor
 from samtune.inference.volume import batches, default_batch_size
+from samtune.outputs import check_outputs_in
 from samtune.runs import RunDir, RunSettings
 
 SPLITS = ("train", "val")
@@ -164,13 +165,16 @@ def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap, c
                 pred = predictor.predict_image(image.array)
         else:
             pred = predict_from_ground_truth(predictor, image, gt, predictor.axis, batch_size, seed=(0, position))
+        if hasattr(predictor, "qc_rows"):  # an ensemble: its disagreement on this case
+            predictor.qc_rows.append({"case": case.case_id, "disagreement": f"{predictor.last_disagreement:.6f}",
+                                      "variants": predictor.variants, "output": None})
         if pred.shape != gt.shape:  # a bug, never a user error: evaluation must not drop slices
             raise AssertionError(f"{case.case_id}: prediction {pred.shape} vs ground truth {gt.shape}")
         yield EvalCase(case.case_id, pred, gt, spacing=data.geometry.array_spacing)
 
 
 def evaluate_run(
-    run_dir: str | Path,
+    run_dir: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     data: str | Path | None = None,
     split: str | None = None,
@@ -181,19 +185,32 @@ def evaluate_run(
     batch_size: int | None = None,
     device: str = "cpu",
     overwrite: bool = False,
+    backend: str = "torch",
+    precision: str = "auto",
+    tta: str | None = None,
 ) -> RunEvaluation:
     """Predict and score every labelled case of a source with a run; write the reports.
 
     Writes ``per_case.csv`` and ``summary.json`` into ``out_dir`` (atomically; existing
     reports need ``overwrite``). ``classes`` restricts scoring to some of the run's classes
     (default: all of them, 1..K, so a class missing from a case counts by ``both_empty``).
+
+    ``run_dir`` may be a list of runs, scored as their ensemble (`samtune.inference.ensemble`;
+    ``tta`` adds mirrored inputs); the data defaults then come from the first run, and a
+    ``qc.csv`` (`samtune.inference.qc`) is written beside the reports.
     """
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    existing = [path for path in report_paths(out_dir) if path.exists()]
-    if existing and not overwrite:
-        raise UserError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
+    ensemble_runs = None if isinstance(run_dir, (str, Path)) else [Path(r) for r in run_dir]
+    run_dir, out_dir = (ensemble_runs[0] if ensemble_runs else Path(run_dir)), Path(out_dir)
+    names = [path.name for path in report_paths(out_dir)] + (["qc.csv"] if ensemble_runs else [])
+    check_outputs_in(out_dir, names, overwrite)
     run = RunDir.open(run_dir)
-    predictor = Predictor.from_run(run, device=device)  # checks the run's files first
+    if ensemble_runs or tta:
+        from samtune.inference.ensemble import Ensemble
+
+        predictor = Ensemble.from_runs(ensemble_runs or [run_dir], device=device, tta=tta)
+    else:
+        predictor = Predictor.from_run(run, device=device)  # checks the run's files first
+        predictor = predictor.with_backend(backend, precision, str(run_dir))  # torch | onnxruntime (issue 16)
     config = run.settings
     source, described = resolve_source(config, data, split)
     labels = run_label_map(config, source, label_spec)
@@ -222,6 +239,12 @@ def evaluate_run(
         "prompts": PROMPT_PROTOCOL.replace("ground truth", f"ground truth ({predictor.prompt_kind})")
         if predictor.mode == "prompted" else None,
     }
+    if ensemble_runs or tta:
+        extra.update(runs=[str(r) for r in (ensemble_runs or [run_dir])], tta=tta)
     table = write_report(accumulator, out_dir, extra)
+    if ensemble_runs or tta:
+        from samtune.inference.qc import write_qc_csv
+
+        write_qc_csv(selected.qc_rows, out_dir / "qc.csv")
     per_case_path, summary_path = report_paths(out_dir)
     return RunEvaluation(accumulator, table, per_case_path, summary_path, described)

@@ -41,7 +41,12 @@ def _check_adapter_init(init: Any) -> None:
 
 def _blocks_tuple(options: Any) -> None:
     if options.blocks is not None:
-        object.__setattr__(options, "blocks", tuple(options.blocks))
+        blocks = tuple(options.blocks)
+        for block in blocks:
+            if not isinstance(block, int) or isinstance(block, bool):
+                raise ConfigError(f"options.blocks: {block!r} is not a block index; give whole numbers "
+                                  f"(0 = first block, -1 = last), got {list(blocks)}")
+        object.__setattr__(options, "blocks", blocks)
 
 
 @dataclass(frozen=True)

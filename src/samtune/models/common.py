@@ -24,11 +24,12 @@ class LayerNorm2d(nn.Module):
         self.weight = nn.Parameter(torch.ones(num_channels))
         self.bias = nn.Parameter(torch.zeros(num_channels))
         self.eps = eps
+        self.num_channels = num_channels  # a Python int: ONNX tracing keeps it constant
 
     def forward(self, x: Tensor) -> Tensor:
         # F.layer_norm normalises trailing dims: move channels last and back. The result
         # is made contiguous so callers get an ordinary NCHW tensor (views keep working).
-        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (self.num_channels,), self.weight, self.bias, self.eps)
         return y.permute(0, 3, 1, 2).contiguous()
 
 

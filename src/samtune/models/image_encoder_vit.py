@@ -100,7 +100,8 @@ def rel_pos_attention(
     needs_grad = torch.is_grad_enabled() and any(
         t.requires_grad for t in (q, k, v, rel_rows, rel_cols)
     )
-    if q.device.type == "cpu" and not needs_grad:
+    # The chunked path writes into a buffer (out=), which ONNX export cannot express.
+    if q.device.type == "cpu" and not needs_grad and not torch.onnx.is_in_onnx_export():
         return _chunked_bias_attention(q, k, v, rel_rows, rel_cols, scale)
     return _folded_attention(q, k, v, rel_rows, rel_cols, scale)
 

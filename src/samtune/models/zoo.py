@@ -129,3 +129,15 @@ register_model(ModelSpec(
 register_model(ModelSpec(
     "tiny_vit_test", "tiny TinyViT (tests)", "tiny_vit", 64, "minmax", _tiny_vit_test, test_only=True,
 ))
+
+# Baseline (issue 15): a U-Net trained from scratch, planned from the data; not SAM-family.
+from samtune.models.unet import build_unet  # noqa: E402
+
+register_model(ModelSpec(
+    "unet", "U-Net (MONAI DynUNet, nnU-Net 2D plan; not SAM-family)", "unet", 256, "minmax", build_unet,
+    weights=WeightsInfo("scratch", origin="none: trained from scratch"),
+))
+register_model(ModelSpec(
+    "unet_test", "tiny U-Net (tests)", "unet", 64, "minmax", build_unet, {"base_filters": 4},
+    WeightsInfo("scratch", origin="none: trained from scratch"), test_only=True,
+))

@@ -102,6 +102,9 @@ class RunDir(RunLayout):
         run = cls(Path(path))
         if not run.path.is_dir():
             raise RunError(f"run directory {run.path} not found (or not a folder); pass the --out of `samtune train`")
+        from samtune.models.run_weights import refuse_pretrain_run
+
+        refuse_pretrain_run(run.path)  # an encoder-only pretrain run is not a segmentation model
         if not run.config_path.is_file():
             raise RunError(f"{run.path} is not a training run: it has no {run.config_path.name}; "
                            "pass the --out folder of `samtune train`")
@@ -236,6 +239,10 @@ class RunDir(RunLayout):
         if self.settings.checkpoint is None:
             return None
         path = Path(self.settings.checkpoint)
+        if path.is_dir():  # a `samtune pretrain` run: its exported weights
+            from samtune.models.run_weights import resolve_checkpoint
+
+            return resolve_checkpoint(path)
         if not path.is_file():
             raise CheckpointError(
                 f"base checkpoint {path} (model.checkpoint in {self.config_path}) not found: the run's weights hold "

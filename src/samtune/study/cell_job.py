@@ -60,13 +60,29 @@ def _score(job: dict[str, Any]) -> None:
     )
 
 
+def _use_slot(job: dict[str, Any]) -> None:
+    """A local worker's device or CPU share (`samtune.study.executors.Slot`); run in the
+    cell's own process, before CUDA initialises (it reads CUDA_VISIBLE_DEVICES once)."""
+    import os
+
+    import torch
+
+    if job.get("gpu") is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(job["gpu"])
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))  # a cell's own run.threads still overrides this
+
+
 def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run ``job`` (from `runner.cell_job`): train unless ``action`` is ``score``, then score.
 
     Returns ``{"ok": True}`` or ``{"ok": False, "stage", "error", "traceback"}``; only
     KeyboardInterrupt propagates.
     """
+    _use_slot(job)
     stages = ([] if job["action"] == "score" else [("train", _train)]) + [("score", _score)]
+    if job.get("train_only"):  # a DDP rank other than 0 (samtune.study.slurm): rank 0 scores
+        stages = [stage for stage in stages if stage[0] == "train"]
     for stage, step in stages:
         try:
             step(job)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from samtune.configs import apply_overrides, from_dict, load_yaml
-from samtune.engine.config import TrainConfig
+from samtune.engine.config import TrainConfig, check_data_values, check_image_size, check_values
 from samtune.errors import ConfigError, UserError
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -85,6 +85,8 @@ class DatasetConfig:
     val: validation source: selects the best checkpoint during training, and is the
         source scored when `test` is not given.
     test: optional held-out source to score (never seen during training).
+    folds: k-fold cross-validation of `train` by patient (`samtune.data.folds`): one cell
+        per fold, validated on its held-out fold; `val` is then not used.
     """
 
     train: str = ""
@@ -95,6 +97,7 @@ class DatasetConfig:
     window: str | None = None
     percentiles: list[float] | None = None
     channels: list[int] | None = None
+    folds: int | None = None
 
 
 @dataclass
@@ -120,6 +123,35 @@ class ScoreConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    """Resources of `--executor slurm` (`samtune.study.slurm`), one job per cell in an array.
+
+    cluster: ``slurm``, or ``local`` for submitit's local executor (real subprocesses on
+        this machine, no scheduler: for tests and for trying a set-up).
+    gpus_per_node: GPUs of one cell; above 1 the cell trains with DDP, one task per GPU.
+    timeout_min: wall-time limit of one job; a job that reaches it (or is preempted) is
+        requeued up to ``max_requeues`` times and resumes from its run's checkpoint.
+    array_parallelism: at most this many cells run at once.
+    additional: further ``#SBATCH`` options, e.g. ``{exclude: node12}``.
+    setup: shell lines run before each job (``module load cuda``, ``source .venv/bin/activate``).
+    """
+
+    cluster: Literal["slurm", "local"] = "slurm"
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: float = 32.0
+    timeout_min: int = 720
+    array_parallelism: int = 64
+    max_requeues: int = 3
+    additional: dict[str, str] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StudyConfig:
     title: str | None = None  # heading of results.md
     base: str | None = None
@@ -133,6 +165,7 @@ class StudyConfig:
     inits: dict[str, InitConfig | None] | None = None
     per_method: dict[str, list[str]] = field(default_factory=dict)  # method -> training overrides
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # --executor slurm only
 
     def backbone(self, label: str) -> BackboneConfig:
         """The entry of `label` with `model` filled in."""
@@ -223,6 +256,7 @@ def check_study(config: StudyConfig) -> None:
                 f"train.data.{key} is set; in a study the sources are given per dataset (datasets.NAME.train/val/test)"
                 + (", with paths relative to each list file" if key == "root" else "")
             )
+    _check_ranges(config)
     for component in config.components:
         if component not in COMPONENTS:
             raise ConfigError(f"components: unknown component '{component}' (choose {' or '.join(COMPONENTS)})")
@@ -239,6 +273,28 @@ def check_study(config: StudyConfig) -> None:
     for shots in config.shots or []:
         if shots is not None and shots < 1:
             raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
+
+
+def _check_ranges(config: StudyConfig) -> None:
+    """Value ranges of the study's own keys and of its training values (`check_values`)."""
+    import math
+
+    check_values(config.train, "train.")
+    for seed in config.seeds:
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"seeds: {seed} is out of range; give integers in [0, 2**32)")
+    score = config.score
+    if not (math.isfinite(score.nsd_tolerance) and score.nsd_tolerance >= 0):
+        raise ConfigError(f"score.nsd_tolerance: {score.nsd_tolerance!r} is out of range; give a distance >= 0 (mm)")
+    if score.batch_size is not None and score.batch_size < 1:
+        raise ConfigError(f"score.batch_size: {score.batch_size} is out of range; give an integer >= 1, or null")
+    if score.device not in ("auto", "cpu", "cuda") and not score.device.startswith("cuda:"):
+        raise ConfigError(f"score.device: {score.device!r} is not a device; give auto, cpu or cuda")
+    for label in config.backbones:
+        entry = config.backbone(label)
+        check_image_size(entry.model or label, entry.image_size, f"backbones.{label}.image_size")
+    for name, dataset in config.datasets.items():
+        check_data_values(dataset, f"datasets.{name}.")
 
 
 def _check_inits(config: StudyConfig) -> None:
@@ -264,6 +320,13 @@ def _check_backbones(config: StudyConfig) -> None:
         except UserError as error:
             raise ConfigError(f"{where}: {error}") from None
         _check_file(entry.checkpoint, where, "checkpoint")
+        if spec.family == "unet":  # the U-Net baseline: automatic, from scratch (issue 15)
+            from samtune.engine.unet_setup import check_unet_config
+
+            try:
+                check_unet_config(config.train.task.mode, "full", entry.checkpoint)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: {error}") from None
         check_overrides(config.train, entry.overrides, f"{where}.overrides")
         inits = inits_for(config, label)
         if not inits:
@@ -284,10 +347,27 @@ def _check_datasets(config: StudyConfig) -> None:
     for name, dataset in config.datasets.items():
         if not dataset.train:
             raise ConfigError(f"datasets.{name}.train: give the training source")
-        if not (dataset.val or dataset.test):
+        if dataset.folds is not None:
+            _check_folds(config, name, dataset)
+        elif not (dataset.val or dataset.test):
             raise ConfigError(f"datasets.{name}: give val (and/or test): a source to score the runs on")
         for key in ("train", "val", "test"):
             _check_file(getattr(dataset, key), f"datasets.{name}.{key}", "data source")
+
+
+def _check_folds(config: StudyConfig, name: str, dataset: DatasetConfig) -> None:
+    """Cross-validation: at least 2 folds, at most one per patient group, no few-shot axis."""
+    from samtune.data.sources import load_source
+
+    if config.shots:
+        raise ConfigError(f"datasets.{name}.folds: cross-validation and the shots axis do not combine; drop one")
+    if dataset.folds < 2:
+        raise ConfigError(f"datasets.{name}.folds: give 2 or more folds, got {dataset.folds}")
+    _check_file(dataset.train, f"datasets.{name}.train", "data source")
+    groups = len({case.group for case in load_source(dataset.train).cases})
+    if dataset.folds > groups:
+        raise ConfigError(f"datasets.{name}.folds: {dataset.folds} folds but {dataset.train} has {groups} patient "
+                          f"group(s); use folds: {groups} or fewer")
 
 
 AXIS_KEYS = ("model.name", "model.checkpoint", "model.image_size", "strategy.component", "strategy.method",
@@ -306,7 +386,7 @@ def check_overrides(train: TrainConfig, overrides: list[str], where: str) -> Non
         key = text.split("=", 1)[0].strip()
         if key in AXIS_KEYS:
             raise ConfigError(f"{where}: '{key}' is set by the study's axes (backbones, methods, seeds, datasets)")
-    apply_train_overrides(train, overrides, where)
+    check_values(apply_train_overrides(train, overrides, where), f"{where}: ")
 
 
 def inits_for(config: StudyConfig, backbone: str) -> list[tuple[str | None, InitConfig | None]]:

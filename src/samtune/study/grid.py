@@ -59,10 +59,15 @@ class Cell:
     config: TrainConfig
     split_dir: Path | None
     score_source: str | None
+    fold: int | None = None  # cross-validation fold (datasets.<name>.folds), else None
+    folds: int | None = None
 
     @property
     def strategy(self) -> str:
-        """Row label of the results table: backbone[@init]/component/method."""
+        """Row label of the results table: backbone[@init]/component/method ("U-Net (scratch)" for
+        the U-Net baseline, prefixed by its label when that is not the model's name)."""
+        if is_baseline(self.model):
+            return BASELINE_ROW if self.backbone == self.model else f"{self.backbone}: {BASELINE_ROW}"
         backbone = f"{self.backbone}@{self.init}" if self.init else self.backbone
         return f"{backbone}/{self.component}/{self.method}"
 
@@ -71,16 +76,32 @@ class Cell:
         return "test" if self.score_source else "val"
 
 
+BASELINE_ROW = "U-Net (scratch)"
+
+
+def is_baseline(model: str) -> bool:
+    """A U-Net trained from scratch: one cell per dataset, seed and shots, not a strategy grid."""
+    from samtune.errors import UserError
+    from samtune.models.registry import get_spec
+
+    try:
+        return bool(model) and get_spec(model).family == "unet"
+    except UserError:  # an unknown model is reported by the study's checks, not here
+        return False
+
+
 def _absolute(path: str | None) -> str | None:
     return str(Path(path).absolute()) if path else None
 
 
 def cell_id(dataset: str, backbone: str, init: str | None, component: str, method: str, seed: int,
-            shots: int | None) -> str:
+            shots: int | None, fold: int | None = None) -> str:
     parts = [dataset, backbone] + ([f"init-{init}"] if init else [])
     parts += [component.replace("+", "_"), method, f"seed{seed}"]
     if shots is not None:
         parts.append(f"shots{shots}")
+    if fold is not None:
+        parts.append(f"fold{fold}")
     return "__".join(parts)
 
 
@@ -119,7 +140,7 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
         data.train, data.val = _absolute(dataset.train), _absolute(dataset.val)
     else:
         data.train = str(split_dir / "train.csv")
-        data.val = str(split_dir / "val.csv") if dataset.val else None
+        data.val = str(split_dir / "val.csv") if dataset.val or dataset.folds else None
         if data.labels is None:  # a split's list files no longer carry a dataset.json's labels
             if dataset.train not in declared:
                 declared[dataset.train] = _declared_labels(dataset.train)
@@ -135,14 +156,21 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     outer = product(config.seeds, config.datasets.items(), config.shots or [None], config.backbones)
     for seed, (dataset_name, dataset), shots, label in outer:
         backbone = config.backbone(label)
-        split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
-        inner = product(inits_for(config, label), config.components, config.methods)
-        for (init_name, init), component, method in inner:
-            train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
-            cells.append(Cell(
-                cell_id(dataset_name, label, init_name, component, method, seed, shots), label, train.model.name,
-                init_name, component, method, dataset_name, seed, shots, train, split_dir, _absolute(dataset.test),
-            ))
+        for fold in range(dataset.folds) if dataset.folds else [None]:
+            if fold is not None:  # the same folds for every seed: seeds vary the training only
+                split_dir = out_dir / "splits" / dataset_name / f"folds{dataset.folds}" / f"fold{fold}"
+            else:
+                split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
+            inner = product(inits_for(config, label), config.components, config.methods)
+            if is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
+                inner = [((None, None), "encoder+decoder", "full")]
+            for (init_name, init), component, method in inner:
+                train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
+                cells.append(Cell(
+                    cell_id(dataset_name, label, init_name, component, method, seed, shots, fold), label,
+                    train.model.name, init_name, component, method, dataset_name, seed, shots, train, split_dir,
+                    _absolute(dataset.test), fold, dataset.folds,
+                ))
     seen: set[str] = set()
     for cell in cells:
         if cell.cell_id in seen:

@@ -122,7 +122,8 @@ def write_results_csv(rows: list[dict[str, Any]], path: Path) -> None:
 class Aggregate:
     """One strategy on one dataset at one few-shot size, over its seeds.
 
-    ``std`` is over seeds when two or more seeds finished (``std_over="seeds"``), else
+    ``std`` is over seeds when two or more seeds finished (``std_over="seeds"``; over
+    cross-validation folds and seeds, ``"folds"``, for a dataset with folds), else
     the single run's std over cases (``std_over="cases"``).
     """
 
@@ -152,7 +153,7 @@ def aggregate(cells: list[Cell], rows: list[dict[str, Any]]) -> list[Aggregate]:
         done = [row for _, row in members if row["status"] == "done" and row["dice_mean"] is not None]
         dice = [row["dice_mean"] for row in done]
         if len(dice) >= 2:
-            std, std_over = float(np.std(dice)), "seeds"
+            std, std_over = float(np.std(dice)), "seeds" if cell.fold is None else "folds"
         else:
             std, std_over = (done[0]["dice_std"] if done else None), "cases"
         trainable = next((row["trainable_parameters"] for _, row in members if row["trainable_parameters"]), None)

@@ -6,6 +6,7 @@
         eval/             plus its scores: per_case.csv, summary.json (`samtune eval --run`)
       splits/<dataset>/   few-shot splits (train.csv, val.csv, split.json), when present
       failures/<cell>.json  error and traceback of each cell that failed
+      locks/<cell>.lock   who runs the cell now (`samtune.study.locks`)
       results.csv         one row per cell
       results.md          the paper-style table
       *.png               plots (see `samtune.study.plots`)
@@ -43,7 +44,9 @@ from samtune.study.cost import (
     format_seconds,
     measured_rates,
 )
+from samtune.study.executors import track, untrack
 from samtune.study.grid import Cell, expand_cells
+from samtune.study.locks import holder
 from samtune.study.state import (
     EVAL_DIR,
     cell_status,
@@ -55,9 +58,6 @@ from samtune.study.state import (
     run_dir,
 )
 
-LOCK_FILE = ".study.lock"
-
-
 @dataclass
 class PlannedCell:
     cell: Cell
@@ -65,6 +65,7 @@ class PlannedCell:
     differences: list[str]
     failed_before: bool
     estimate: Estimate | None = None
+    running: str | None = None  # who holds the cell's lock (`samtune.study.locks`), if anyone
 
 
 @dataclass
@@ -76,6 +77,7 @@ class StudyOutcome:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # held by another worker or invocation: left to it
     files: list[Path] = field(default_factory=list)
 
 
@@ -99,6 +101,9 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
     cells = expand_cells(config, out_dir)
     planned = [PlannedCell(cell, *cell_status(out_dir, cell), read_failure(out_dir, cell) is not None)
                for cell in cells]
+    for entry in planned:
+        owner = holder(out_dir, entry.cell.cell_id)
+        entry.running = owner.describe() if owner is not None else None
     if estimates:
         counts = _dataset_slices(config)
         slices = {name: (c["train"], c["val"]) for name, c in counts.items()}
@@ -115,19 +120,9 @@ def plan_study(config: StudyConfig, out_dir: str | Path, estimates: bool = True)
     return planned
 
 
-def running_pid(out_dir: str | Path) -> int | None:
-    """The process of a `samtune study` now running in ``out_dir``, if any."""
-    path = Path(out_dir) / LOCK_FILE
-    try:
-        pid = path.read_text().strip()
-    except OSError:
-        return None
-    return int(pid) if pid.isdigit() and _alive(int(pid)) else None
-
-
-def format_plan(planned: list[PlannedCell], running: int | None = None) -> str:
-    """The dry-run listing: one line per cell, then the totals (``running``: the pid of a
-    study running in the same folder, whose current cell shows as not done)."""
+def format_plan(planned: list[PlannedCell]) -> str:
+    """The dry-run listing: one line per cell, then the totals (a cell some worker holds
+    shows where it runs)."""
     width = max(len(p.cell.cell_id) for p in planned)
     lines = [f"{'#':>4}  {'cell':<{width}}  {'status':<8}  estimate"]
     remaining = 0.0
@@ -138,6 +133,8 @@ def format_plan(planned: list[PlannedCell], running: int | None = None) -> str:
             left = entry.estimate.seconds if entry.status != "score" else 0.0
             remaining += left
             estimate = f"{format_seconds(left)} ({entry.estimate.basis})" if entry.status != "score" else "scoring only"
+        if entry.running and entry.status != "done":
+            estimate += f"; running on {entry.running}"
         lines.append(f"{number:>4}  {entry.cell.cell_id:<{width}}  {status:<8}  {estimate}")
     counts = {s: sum(p.status == s for p in planned) for s in dict.fromkeys(p.status for p in planned)}
     lines.append("")
@@ -146,8 +143,6 @@ def format_plan(planned: list[PlannedCell], running: int | None = None) -> str:
     lines.append("estimates: 'table' = 2-core CPU figures (samtune.study.cost; 'CPU table' for GPU cells: far too "
                  "high), 'table xF' = scaled by how fast this machine ran the finished cells, 'measured' = from "
                  "finished cells of the same kind; * = failed before (retried)")
-    if running is not None:
-        lines.append(f"a study is running in this folder (process {running}): its current cell shows as not done")
     return "\n".join(lines)
 
 
@@ -156,11 +151,17 @@ def write_cell_split(config: StudyConfig, cell: Cell) -> None:
     from samtune.data.sources import load_source
     from samtune.data.split import Split, split_cases, write_split
 
-    assert cell.split_dir is not None and cell.shots is not None
+    assert cell.split_dir is not None
     if (cell.split_dir / "split.json").is_file():
         return
     dataset = config.datasets[cell.dataset]
     source = load_source(dataset.train)
+    if cell.fold is not None:  # cross-validation (samtune.data.folds; seed 0: one set of folds per dataset)
+        from samtune.data.folds import write_fold
+
+        write_fold(source, cell.folds, cell.fold, cell.split_dir)
+        return
+    assert cell.shots is not None
     groups = len({case.group for case in source.cases})
     if cell.shots > groups:
         raise DataError(f"datasets.{cell.dataset}.train ({dataset.train}) has {groups} patient group(s), "
@@ -235,6 +236,7 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
     lifeline, keep_alive = context.Pipe(duplex=False)  # never written: EOF tells the child we died
     process = context.Process(target=_cell_process, args=(job, sender, lifeline), name="samtune-study-cell")
     process.start()
+    track(process)
     sender.close()
     lifeline.close()
     try:
@@ -250,6 +252,7 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
         process.join()
     finally:
         keep_alive.close()
+        untrack(process)
     if outcome is None:
         code = process.exitcode
         if code is not None and code < 0:
@@ -261,40 +264,6 @@ def run_job(job: dict[str, Any], isolate: bool = True) -> dict[str, Any]:
     if outcome.get("stage") == "interrupted":
         raise KeyboardInterrupt
     return outcome
-
-
-class _Lock:
-    """OUT/.study.lock: one invocation per study folder at a time."""
-
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / LOCK_FILE
-
-    def __enter__(self) -> "_Lock":
-        try:
-            handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pid = self.path.read_text().strip()
-            if pid.isdigit() and _alive(int(pid)):
-                raise UserError(f"{self.path.parent} is in use by another `samtune study` (process {pid}); "
-                                "wait for it, or give another --out") from None
-            self.path.unlink(missing_ok=True)  # left by a process that is gone
-            handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        os.write(handle, str(os.getpid()).encode())
-        os.close(handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_outputs(config: StudyConfig, out_dir: Path, cells: list[Cell], title: str, command: str | None,
@@ -323,52 +292,112 @@ def _outcome_line(row: dict[str, Any], seconds: float) -> str:
 
 
 def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, title: str | None = None,
-              command: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
-    """Run the cells that are not done, one at a time; write results.csv, results.md, plots.
+              command: str | None = None, log: Callable[[str], None] = print, workers: int = 1,
+              gpus: list[str] | None = None) -> StudyOutcome:
+    """Run the cells that are not done; write results.csv, results.md, plots.
 
-    Raises UserError before running anything if a cell's run directory holds another
-    configuration (see `samtune.study.state`). A failing cell is recorded and the
-    study goes on; KeyboardInterrupt stops it (the tables are written first).
+    ``workers`` cells run at once (`samtune.study.executors`: one GPU each from ``gpus``,
+    else a share of the CPU cores); each cell is locked while it runs
+    (`samtune.study.locks`), so a cell held by another worker or invocation is left to
+    it. Raises UserError before running anything if a cell's run directory holds another
+    configuration (see `samtune.study.state`). A failing cell is recorded and the study
+    goes on; KeyboardInterrupt stops it (the tables are written first).
 
     With ``isolate`` (on Linux), cells start from a fork server, which re-imports the
     calling script as ``__mp_main__``: a script that calls `run_study` needs the usual
     ``if __name__ == "__main__":`` guard (the `samtune` command has it).
     """
-    from samtune.study.results import cell_row
+    from samtune.study.executors import local_slots, run_on_slots
+
+    from samtune.study.preflight import check_study_folder, preflight
 
     out_dir = Path(out_dir)
+    slots = local_slots(workers, gpus)
+    if not isolate and len(slots) > 1:
+        raise UserError(f"--in-process runs one cell at a time; drop --workers {workers} (or --in-process)")
+    check_study_folder(out_dir)
     planned = plan_study(config, out_dir, estimates=False)
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
+    preflight(config, out_dir, cells)  # values, strategies, data: before the folder exists
     out_dir.mkdir(parents=True, exist_ok=True)
     title = title or config.title or f"Study {out_dir.name}"
     outcome = StudyOutcome(out_dir, [])
-    with _Lock(out_dir):
-        save_config(config, out_dir / "study.yaml")
-        try:
-            for number, entry in enumerate(planned, start=1):
-                cell = entry.cell
-                if entry.status == "done":
-                    outcome.skipped.append(cell.cell_id)
-                    continue
-                log(f"[{number}/{len(planned)}] {cell.cell_id}: {entry.status}")
-                started = time.monotonic()
-                try:
-                    if cell.split_dir is not None:
-                        write_cell_split(config, cell)
-                except Exception as error:  # e.g. more shots than patients; the job reports its own errors
-                    result = {"ok": False, "stage": "split", "error": describe_error(error),
-                              "traceback": traceback.format_exc()}
-                else:
-                    result = run_job(cell_job(config, out_dir, cell, entry.status), isolate)
-                if result["ok"]:
-                    clear_failure(out_dir, cell)
-                else:
-                    record_failure(out_dir, cell, result["stage"], result["error"], result["traceback"])
-                    outcome.failed.append(cell.cell_id)
-                outcome.ran.append(cell.cell_id)
-                log(f"  -> {_outcome_line(cell_row(out_dir, cell), time.monotonic() - started)}")
-                write_outputs(config, out_dir, cells, title, command, plots=False)
-        finally:
-            outcome.rows, outcome.files = write_outputs(config, out_dir, cells, title, command)
+    save_config(config, out_dir / "study.yaml")
+    todo = []
+    for number, entry in enumerate(planned, start=1):
+        if entry.status == "done":
+            outcome.skipped.append(entry.cell.cell_id)
+        else:
+            todo.append((number, entry))
+    shared = _Shared(config, out_dir, cells, title, command, log, isolate, outcome)
+    try:
+        run_on_slots(todo, slots, shared.run_cell)
+    finally:
+        outcome.rows, outcome.files = write_outputs(config, out_dir, cells, title, command)
     return outcome
+
+
+@dataclass
+class _Shared:
+    """What the workers of one `run_study` share; ``run_cell`` is one worker's step."""
+
+    config: StudyConfig
+    out_dir: Path
+    cells: list[Cell]
+    title: str
+    command: str | None
+    log: Callable[[str], None]
+    isolate: bool
+    outcome: StudyOutcome
+    lock: Any = field(default_factory=threading.Lock)  # tables, splits and the outcome lists
+
+    def run_cell(self, item: tuple[int, PlannedCell], slot: Any) -> None:
+        from samtune.study.locks import CellLock, holder
+        from samtune.study.results import cell_row
+
+        number, entry = item
+        cell, out_dir, total = entry.cell, self.out_dir, len(self.cells)
+        cell_lock = CellLock(out_dir, cell.cell_id, where=slot.where)
+        if not cell_lock.acquire():
+            owner = holder(out_dir, cell.cell_id)
+            self.log(f"[{number}/{total}] {cell.cell_id}: running elsewhere ({owner.describe() if owner else 'locked'}); "
+                     "left to it")
+            with self.lock:
+                self.outcome.busy.append(cell.cell_id)
+            return
+        try:
+            status, differences = cell_status(out_dir, cell)  # another invocation may have moved it on
+            if status == "done":
+                with self.lock:
+                    self.outcome.skipped.append(cell.cell_id)
+                return
+            if status == "stale":
+                raise UserError(f"{run_dir(out_dir, cell)} was trained meanwhile with another configuration "
+                                f"({'; '.join(differences[:3])}); use another --out")
+            self.log(f"[{number}/{total}] {cell.cell_id}: {status}" + (f" ({slot.where})" if slot.number or
+                                                                         slot.gpu or slot.threads else ""))
+            started = time.monotonic()
+            try:
+                if cell.split_dir is not None:
+                    with self.lock:
+                        write_cell_split(self.config, cell)
+            except Exception as error:  # e.g. more shots than patients; the job reports its own errors
+                result = {"ok": False, "stage": "split", "error": describe_error(error),
+                          "traceback": traceback.format_exc()}
+            else:
+                job = cell_job(self.config, out_dir, cell, status)
+                job.update(gpu=slot.gpu, threads=slot.threads)
+                result = run_job(job, self.isolate)
+            if result["ok"]:
+                clear_failure(out_dir, cell)
+            else:
+                record_failure(out_dir, cell, result["stage"], result["error"], result["traceback"])
+            with self.lock:
+                if not result["ok"]:
+                    self.outcome.failed.append(cell.cell_id)
+                self.outcome.ran.append(cell.cell_id)
+                self.log(f"  -> {cell.cell_id}: {_outcome_line(cell_row(out_dir, cell), time.monotonic() - started)}")
+                write_outputs(self.config, out_dir, self.cells, self.title, self.command, plots=False)
+        finally:
+            cell_lock.release()

@@ -50,7 +50,7 @@ def _cell_text(entry: Aggregate, best: bool) -> str:
     text = f"{entry.dice:.3f}" + (f" ± {entry.std:.3f}" if entry.std is not None else "")
     text = f"**{text}**" if best else text
     if entry.n_done < entry.n_planned:
-        text += f" ({entry.n_done} of {entry.n_planned} seeds)"
+        text += f" ({entry.n_done} of {entry.n_planned} {'folds' if entry.std_over == 'folds' else 'seeds'})"
     return text
 
 
@@ -118,9 +118,13 @@ def _std_note(aggregates: list[Aggregate]) -> str:
     kinds = {a.std_over for a in aggregates if a.dice is not None}
     if kinds == {"seeds"}:
         return "± the standard deviation over seeds"
+    if kinds == {"folds"}:
+        return "± the standard deviation over cross-validation folds (and seeds): the mean and spread over folds"
     if kinds == {"cases"}:
         return "± the standard deviation over the scored cases, one seed per cell"
-    return "± the standard deviation over seeds, or over the scored cases where only one seed finished"
+    over = {"seeds": "over seeds", "folds": "over cross-validation folds (cross-validated datasets)",
+            "cases": "over the scored cases where only one seed" + (" or fold" if "folds" in kinds else "") + " finished"}
+    return "± the standard deviation " + ", or ".join(over[k] for k in ("seeds", "folds", "cases") if k in kinds)
 
 
 def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], title: str, scored_on: set[str],
@@ -136,6 +140,11 @@ def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], titl
         "the mean over them and the lowest and highest of them. Mean rank: 1 is best, over the datasets. "
         "`trainable`: trainable parameters. Per-cell figures (IoU, HD95, NSD, time, memory) are in results.csv."
     )
+    if any(row.get("scored_on") == "val" and "__fold" in str(row.get("cell")) for row in rows):  # grid.cell_id
+        parts.append(
+            "\nCross-validated datasets without a test source are scored on each fold's held-out patients, "
+            "which also chose that fold's best checkpoint (somewhat optimistic); no test source was given."
+        )
     if "val" in scored_on:
         parts.append(
             "\nScored on the validation source, which also chose each run's best checkpoint: the figures are "

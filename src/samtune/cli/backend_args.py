@@ -1,0 +1,23 @@
+"""`--backend` and `--precision`, shared by predict, segment and eval --run (issue 16)."""
+
+from __future__ import annotations
+
+import argparse
+
+# The same tuple as samtune.inference.precision.PRECISIONS, here so that building the
+# parser (samtune --help, the listings) does not import torch; a test keeps them equal.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Add --backend torch|onnxruntime|auto and --precision auto|fp32|bf16 to a subcommand."""
+    parser.add_argument(
+        "--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+        help=prefix + "inference engine: onnxruntime (needs samtune[onnx]; the graphs are exported once into "
+        "~/.cache/samtune or $SAMTUNE_CACHE), torch, or auto: onnxruntime on the CPU where installed, else torch",
+    )
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS,  # kept equal to samtune.inference.precision's
+        help=prefix + "bf16 runs only on hardware with native bf16 (AVX512-BF16/AMX CPUs, recent GPUs) and "
+        "with --backend torch; auto keeps fp32 (see BENCHMARKS.md)",
+    )

@@ -1,0 +1,252 @@
+"""Inference backends behind a `Predictor`: torch (fp32 or bf16) and ONNX Runtime.
+
+A `Predictor` only uses ``model.encode``, ``model.decode``, ``image_size``,
+``normalization`` and ``num_mask_outputs``; `OnnxSam` and `Bf16Sam` provide the same
+surface, so the per-slice code (volumes, propagation, evaluation) is shared by all
+backends.
+
+`--backend auto` picks ONNX Runtime when it is installed (it ran the LiteMedSAM encoder
+faster than torch on the 2-core test machines, BENCHMARKS.md "CPU inference"), else torch.
+For a run or a registered model the ONNX graphs are exported once and kept in a cache
+folder keyed by the weights' checksum (``$SAMTUNE_CACHE``, else ``~/.cache/samtune``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from samtune.errors import UserError
+from samtune.inference.onnx_export import (
+    DECODER_FILE, ENCODER_FILE, FORMAT, FORMAT_VERSION, MANIFEST, export_onnx, weights_sha256,
+)
+from samtune.inference.precision import resolve_precision
+
+if TYPE_CHECKING:
+    from samtune.inference.predictor import Predictor
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+INSTALL_HINT = "pip install 'samtune[onnx]'"
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError(f"--backend onnxruntime needs the onnxruntime package: {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+class OnnxSam:
+    """`Sam`'s encode/decode on two ONNX Runtime sessions (fp32, CPU)."""
+
+    def __init__(self, encoder_path: Path, decoder_path: Path, manifest: dict, threads: int | None = None) -> None:
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        # As many threads as torch uses, so that backends compare on equal terms.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        try:
+            self.encoder = ort.InferenceSession(str(encoder_path), options, providers=providers)
+            self.decoder = ort.InferenceSession(str(decoder_path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise UserError(f"{encoder_path.parent}: onnxruntime cannot load the graphs ({error}); "
+                            "re-export them with samtune export --onnx") from None
+        self.image_size = int(manifest["image_size"])
+        self.normalization = manifest["normalization"]
+        self.num_mask_outputs = int(manifest["num_mask_outputs"])
+        channels, h, w = manifest["embedding_shape"]
+        self.embedding_shape = (int(channels), int(h), int(w))
+
+    def eval(self) -> OnnxSam:
+        return self
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] -> [B, C, h, w] (CPU float32)."""
+        array = images.detach().cpu().float().numpy()
+        return torch.from_numpy(self.encoder.run(None, {"images": array})[0])
+
+    def decode(self, embeddings: torch.Tensor, points=None, boxes=None, mask_inputs=None,
+               multimask_output: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same arguments and outputs as `Sam.decode` (prompts in model-frame pixels)."""
+        sizes = [embeddings.shape[0]]
+        sizes += [points[0].shape[0]] if points is not None else []
+        sizes += [boxes.shape[0]] if boxes is not None else []
+        sizes += [mask_inputs.shape[0]] if mask_inputs is not None else []
+        batch = max(sizes)
+        coords, labels = [np.zeros((batch, 0, 2), np.float32)], [np.zeros((batch, 0), np.float32)]
+        if points is not None:  # the torch prompt encoder's token order: points, then box corners
+            coords.append(np.broadcast_to(points[0].cpu().float().numpy(), (batch, *points[0].shape[1:])))
+            labels.append(np.broadcast_to(points[1].cpu().float().numpy(), (batch, points[1].shape[1])))
+            if boxes is None:  # the padding point that stands in for a missing box
+                coords.append(np.zeros((batch, 1, 2), np.float32))
+                labels.append(np.full((batch, 1), -1.0, np.float32))
+        if boxes is not None:
+            corners = boxes.cpu().float().numpy().reshape(-1, 2, 2)
+            coords.append(np.broadcast_to(corners, (batch, 2, 2)))
+            labels.append(np.broadcast_to(np.array([[2.0, 3.0]], np.float32), (batch, 2)))
+        _, h, w = self.embedding_shape
+        if mask_inputs is None:
+            mask = np.zeros((batch, 1, 4 * h, 4 * w), np.float32)
+            has_mask = np.zeros(batch, np.float32)
+        else:
+            mask = np.broadcast_to(mask_inputs.cpu().float().numpy(), (batch, 1, 4 * h, 4 * w))
+            has_mask = np.ones(batch, np.float32)
+        feeds = {
+            "embeddings": np.ascontiguousarray(np.broadcast_to(embeddings.cpu().float().numpy(),
+                                                               (batch, *self.embedding_shape))),
+            "point_coords": np.ascontiguousarray(np.concatenate(coords, axis=1), dtype=np.float32),
+            "point_labels": np.ascontiguousarray(np.concatenate(labels, axis=1), dtype=np.float32),
+            "mask_input": np.ascontiguousarray(mask), "has_mask_input": has_mask,
+        }
+        masks, iou = (torch.from_numpy(a) for a in self.decoder.run(None, feeds))
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, selected], iou[:, selected]
+
+
+class Bf16Sam:
+    """A torch `Sam` run under bf16 autocast; outputs come back as float32."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self.model, self.device_type = model, torch.device(device).type
+        self.image_size, self.normalization = model.image_size, model.normalization
+        self.num_mask_outputs = model.num_mask_outputs
+
+    def eval(self) -> Bf16Sam:
+        return self
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.model.encode(images).float()
+
+    def decode(self, embeddings: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            masks, iou = self.model.decode(embeddings, *args, **kwargs)
+        return masks.float(), iou.float()
+
+
+def read_manifest(export_dir: str | Path) -> dict:
+    """The manifest of an ONNX export folder, checked against its graphs (one-line errors)."""
+    export_dir = Path(export_dir)
+    path = export_dir / MANIFEST
+    if not export_dir.is_dir():
+        raise UserError(f"--onnx {export_dir} is not a folder; export one with: samtune export RUN --onnx DIR")
+    if not path.is_file():
+        raise UserError(f"{export_dir} has no {MANIFEST}; it is not a samtune ONNX export "
+                        "(make one with: samtune export RUN --onnx DIR)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} is not readable JSON ({error}); re-export with samtune export --onnx") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserError(f"{path} is not a samtune ONNX manifest (format must be {FORMAT!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path} has format_version {manifest.get('format_version')!r}; this samtune reads "
+                        f"{FORMAT_VERSION}: re-export with samtune export --onnx")
+    for role, name in (("encoder", ENCODER_FILE), ("decoder", DECODER_FILE)):
+        graph = export_dir / name
+        expected = manifest.get("graphs", {}).get(role, {}).get("sha256")
+        if not graph.is_file():
+            raise UserError(f"{graph} is missing; re-export with samtune export --onnx")
+        found = hashlib.sha256(graph.read_bytes()).hexdigest()
+        if found != expected:
+            raise UserError(f"{graph} has sha256 {found[:12]}..., its manifest expects {str(expected)[:12]}...: "
+                            "the graph comes from another export; re-export the folder with samtune export --onnx")
+    return manifest
+
+
+def load_onnx_predictor(export_dir: str | Path, threads: int | None = None) -> Predictor:
+    """A `Predictor` on ONNX Runtime from an export folder (see `samtune.inference.onnx_export`)."""
+    from samtune.inference.predictor import Predictor
+
+    export_dir = Path(export_dir)
+    _onnxruntime()  # refuse before reading anything large
+    manifest = read_manifest(export_dir)
+    model = OnnxSam(export_dir / ENCODER_FILE, export_dir / DECODER_FILE, manifest, threads)
+    tuple_or_none = lambda v: tuple(v) if v else None  # noqa: E731
+    return Predictor(
+        model, manifest["mode"], tuple(manifest["classes"]), tuple_or_none(manifest.get("window")),
+        tuple_or_none(manifest.get("percentiles")), torch.device("cpu"), prompt_kind=manifest.get("prompt_kind", "box"),
+        axis=int(manifest.get("axis", 0)), channels=tuple_or_none(manifest.get("channels")),
+    )
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SAMTUNE_CACHE") or Path.home() / ".cache" / "samtune")
+
+
+def cached_export(predictor: Predictor, source: str) -> Path:
+    """The ONNX export of a torch predictor's weights, made once into the cache folder."""
+    digest = weights_sha256(predictor.model)
+    key = hashlib.sha256(f"{digest}:{predictor.mode}:{FORMAT_VERSION}:{torch.__version__}".encode()).hexdigest()
+    folder = cache_root() / "onnx" / key[:24]
+    if (folder / MANIFEST).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        export_onnx(predictor, staging / "export", source)
+        os.replace(staging / "export", folder)  # atomic: a cache folder is complete or absent
+    except OSError:
+        if not (folder / MANIFEST).is_file():  # another process did not win the race either
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def auto_backend() -> str:
+    """What `--backend auto` runs: onnxruntime where installed (faster, BENCHMARKS.md), else torch."""
+    return "onnxruntime" if onnxruntime_available() else "torch"
+
+
+def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
+    """`predictor` (torch, fp32) moved to `backend` at `precision` (see `resolve_precision`)."""
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if not isinstance(predictor.model, torch.nn.Module):
+        raise UserError("this predictor already runs on onnxruntime; --backend applies to torch models")
+    automatic = backend == "auto"
+    if automatic:
+        backend = "torch" if predictor.device.type != "cpu" else auto_backend()
+        if precision == "bf16":  # bf16 is a torch path
+            backend = "torch"
+    if backend == "onnxruntime":
+        _onnxruntime()
+        if predictor.device.type != "cpu":
+            raise UserError(f"--backend onnxruntime runs on the CPU; drop --device {predictor.device}")
+    resolved = resolve_precision(precision, predictor.device, backend)
+    if backend == "onnxruntime":
+        try:
+            folder = cached_export(predictor, source)
+        except Exception as error:  # noqa: BLE001 - auto must never fail where torch works
+            if not automatic:
+                if isinstance(error, UserError):
+                    raise
+                raise UserError(f"--backend onnxruntime: exporting {source} to ONNX failed "
+                                f"({type(error).__name__}: {error}); use --backend torch") from error
+            warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
+                          stacklevel=2)
+            return predictor
+        onnx_predictor = load_onnx_predictor(folder)
+        return replace(predictor, model=onnx_predictor.model)
+    if resolved == "bf16":
+        return replace(predictor, model=Bf16Sam(predictor.model, predictor.device))
+    return predictor

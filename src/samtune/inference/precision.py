@@ -1,0 +1,80 @@
+"""Inference precision from the hardware: bf16 only where the CPU (or GPU) computes it natively.
+
+On an AVX2-only CPU, bf16 matmuls are emulated and run many times slower than fp32
+(BENCHMARKS.md); CPUs with AVX512-BF16 or AMX-BF16 run them about twice as fast. The CPU
+flags come from /proc/cpuinfo (Linux); where it cannot be read, bf16 counts as absent.
+`--precision auto` stays fp32 everywhere unless `BF16_BY_DEFAULT` is set, which needs a
+measured Dice change of at most 0.005 against fp32 on real data (BENCHMARKS.md, "CPU
+inference"): bf16 is offered on request where native, not by default.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+import torch
+
+from samtune.errors import UserError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
+# Whether `auto` picks bf16 where it is native. Off: its Dice change on the prostate val
+# slices is -0.0002 (within 0.005), but its speed could not be measured on a CPU with
+# native bf16 (the test machines are AVX2-only) nor its Dice on MNI, see BENCHMARKS.md.
+BF16_BY_DEFAULT = False
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU feature flags of the first processor listed (empty if unreadable)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU model name (for messages and benchmark records)."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def native_bf16(device: torch.device | str = "cpu", flags: frozenset[str] | None = None) -> bool:
+    """Whether `device` computes bf16 natively (CPU flags, or a CUDA GPU that supports it)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
+def resolve_precision(requested: str, device: torch.device | str = "cpu", backend: str = "torch",
+                      flags: frozenset[str] | None = None) -> str:
+    """"fp32" or "bf16" for a `--precision` value on this hardware; refuses bf16 where it is not native."""
+    if requested not in PRECISIONS:
+        raise UserError(f"--precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
+    native = native_bf16(device, flags)
+    if requested == "auto":
+        return "bf16" if native and BF16_BY_DEFAULT and backend == "torch" else "fp32"
+    if requested == "bf16":
+        if backend != "torch":
+            raise UserError("--precision bf16 runs with --backend torch only; use --precision fp32 with onnxruntime")
+        if not native:
+            where = cpu_name() if torch.device(device).type == "cpu" else str(device)
+            raise UserError(
+                f"--precision bf16: {where} has no native bf16 (no {' or '.join(BF16_FLAGS)} flag), "
+                "where it runs many times slower than fp32; use --precision fp32 or auto"
+            )
+    return requested

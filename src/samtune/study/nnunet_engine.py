@@ -1,0 +1,104 @@
+"""nnU-Net v2 run as an external engine: its own planning and preprocessing commands.
+
+samtune does not reimplement or patch nnU-Net: it runs nnU-Net's installed console
+scripts in a subprocess whose environment points ``nnUNet_raw``,
+``nnUNet_preprocessed`` and ``nnUNet_results`` at folders the caller chooses (a study's
+output folder), so nothing leaks into the user's own nnU-Net folders and nnU-Net's
+module-level path variables are always fresh.
+
+Training, prediction and scoring of nnU-Net cells in a study are not wired yet (see
+BENCHMARKS.md / the issue): this module covers planning and preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from samtune.data.nnunet_check import require_nnunet
+from samtune.errors import UserError
+
+CONFIGURATIONS_2D = ("2d",)
+CONFIGURATIONS_3D = ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres")
+
+
+@dataclass
+class NnunetFolders:
+    raw: Path
+    preprocessed: Path
+    results: Path
+
+    @classmethod
+    def inside(cls, work: str | Path, raw: str | Path | None = None) -> NnunetFolders:
+        work = Path(work)
+        return cls(Path(raw) if raw else work / "nnUNet_raw", work / "nnUNet_preprocessed", work / "nnUNet_results")
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "nnUNet_raw": str(self.raw), "nnUNet_preprocessed": str(self.preprocessed),
+                "nnUNet_results": str(self.results), "nnUNet_n_proc_DA": "1"}
+
+
+def dataset_id_of(folder: Path) -> int:
+    name = folder.name
+    if not (name.startswith("Dataset") and name[7:10].isdigit() and name[10:11] == "_"):
+        raise UserError(f"{folder} is not an nnU-Net raw dataset folder (DatasetNNN_NAME)")
+    return int(name[7:10])
+
+
+def image_dimension(folder: Path) -> int:
+    """2 or 3: spatial dimension of the dataset's first training image (header only)."""
+    import SimpleITK as sitk
+
+    meta = json.loads((folder / "dataset.json").read_text())
+    images = sorted((folder / "imagesTr").glob(f"*_0000{meta.get('file_ending', '.nii.gz')}"))
+    if not images:
+        raise UserError(f"{folder}/imagesTr holds no CASE_0000 image")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(images[0]))
+    reader.ReadImageInformation()
+    return reader.GetDimension()
+
+
+def check_configuration(folder: Path, configuration: str) -> None:
+    """UserError, before anything runs, for a configuration nnU-Net cannot plan for this data."""
+    dim = image_dimension(folder)
+    allowed = CONFIGURATIONS_2D if dim == 2 else CONFIGURATIONS_3D
+    if configuration not in allowed:
+        raise UserError(
+            f"nnU-Net configuration '{configuration}' does not exist for {folder.name} ({dim}D images); "
+            f"choose {' or '.join(allowed)}"
+        )
+
+
+def _script(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    return str(path) if path.is_file() else name
+
+
+def plan_and_preprocess(dataset_folder: str | Path, work: str | Path, configuration: str = "2d",
+                        processes: int = 1, log: Path | None = None) -> Path:
+    """Run nnU-Net's fingerprinting, planning and preprocessing of `configuration`.
+
+    `dataset_folder` is RAW/DatasetNNN_NAME; nnUNet_preprocessed and nnUNet_results are
+    created inside `work`. Returns the plans file (nnUNetPlans.json).
+    """
+    require_nnunet()
+    folder = Path(dataset_folder).absolute()
+    dataset_id = dataset_id_of(folder)
+    check_configuration(folder, configuration)
+    folders = NnunetFolders.inside(work, raw=folder.parent)
+    folders.preprocessed.mkdir(parents=True, exist_ok=True)
+    command = [_script("nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration,
+               "-np", str(processes), "-npfp", str(processes)]
+    # nnU-Net prints UTF-8 whatever locale a library has set in this process
+    done = subprocess.run(command, env=folders.environment(), capture_output=True, encoding="utf-8", errors="replace")
+    if log is not None:
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"nnU-Net planning/preprocessing of {folder.name} failed: {last}")
+    return folders.preprocessed / folder.name / "nnUNetPlans.json"

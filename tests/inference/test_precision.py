@@ -1,0 +1,61 @@
+"""Precision from the hardware: bf16 only where native (issue 16)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from samtune.errors import UserError
+from samtune.inference.precision import cpu_flags, native_bf16, resolve_precision
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
+from tiny_sam import build  # noqa: E402
+
+AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})
+SAPPHIRE_RAPIDS = AVX2 | {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu sse avx2 avx512_bf16\n\n"
+                       "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "sse", "avx2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_native_bf16_needs_avx512_bf16_or_amx():
+    assert not native_bf16("cpu", AVX2)
+    assert native_bf16("cpu", SAPPHIRE_RAPIDS)
+    assert native_bf16("cpu", AVX2 | {"amx_bf16"})
+
+
+def test_resolve_precision():
+    assert resolve_precision("auto", "cpu", flags=AVX2) == "fp32"
+    assert resolve_precision("auto", "cpu", flags=SAPPHIRE_RAPIDS) == "fp32"  # not by default: BENCHMARKS.md
+    assert resolve_precision("fp32", "cpu", flags=SAPPHIRE_RAPIDS) == "fp32"
+    assert resolve_precision("bf16", "cpu", flags=SAPPHIRE_RAPIDS) == "bf16"
+    with pytest.raises(UserError, match="no native bf16"):
+        resolve_precision("bf16", "cpu", flags=AVX2)
+    with pytest.raises(UserError, match="backend torch only"):
+        resolve_precision("bf16", "cpu", backend="onnxruntime", flags=SAPPHIRE_RAPIDS)
+    with pytest.raises(UserError, match="choose one of"):
+        resolve_precision("fp16", "cpu", flags=AVX2)
+
+
+@pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU has no native bf16 (avx512_bf16/amx_bf16)")
+def test_bf16_predictor_runs_where_native(one_thread):
+    from samtune.inference.predictor import Predictor
+
+    predictor = Predictor(build("tiny_vit", seed=0), "prompted")
+    image = (np.arange(32 * 32).reshape(32, 32) % 251).astype(np.uint8)
+    fast = predictor.with_backend("torch", "bf16")
+    assert type(fast.model).__name__ == "Bf16Sam"
+    with torch.inference_mode():
+        embedding, frames = fast.encode_images([image])
+        reference, _ = predictor.encode_images([image])
+    assert embedding.dtype == torch.float32
+    assert (embedding - reference).abs().max().item() < 0.05 * reference.abs().max().item()

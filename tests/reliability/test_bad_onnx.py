@@ -1,0 +1,82 @@
+"""Bad ONNX exports and backend choices: one line, exit 2, nothing written (issue 16)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
+from tiny_sam import build  # noqa: E402
+
+from samtune.inference.onnx_export import DECODER_FILE, export_onnx  # noqa: E402
+from samtune.inference.predictor import Predictor  # noqa: E402
+
+
+def tiny_export(folder: Path, seed: int) -> Path:
+    export_onnx(Predictor(build("tiny_vit", seed=seed), "prompted"), folder, "tiny_vit_test")
+    return folder
+
+
+@pytest.fixture
+def image(tmp_path) -> Path:
+    path = tmp_path / "inputs" / "slice.png"
+    path.parent.mkdir()
+    Image.fromarray((np.arange(32 * 32).reshape(32, 32) % 251).astype(np.uint8)).save(path)
+    return path
+
+
+def predict_argv(image: Path, out: Path, *extra) -> list:
+    return ["predict", image, "--box", 4, 4, 20, 20, "--out", out, *extra]
+
+
+def test_onnx_folder_without_manifest(refused, tmp_path, image):
+    pytest.importorskip("onnxruntime")
+    folder = tmp_path / "not_an_export"
+    folder.mkdir()
+    (folder / "encoder.onnx").write_bytes(b"not a graph")
+    message = refused(predict_argv(image, tmp_path / "out", "--onnx", folder), watch=[tmp_path],
+                      names=[str(folder), "manifest.json"])
+    assert "samtune export" in message
+
+
+def test_onnx_folder_with_another_models_graph(refused, tmp_path, image, one_thread):
+    pytest.importorskip("onnxruntime")
+    mine, other = tiny_export(tmp_path / "mine", 0), tiny_export(tmp_path / "other", 1)
+    shutil.copyfile(other / DECODER_FILE, mine / DECODER_FILE)
+    refused(predict_argv(image, tmp_path / "out", "--onnx", mine), watch=[tmp_path],
+            names=[str(mine / DECODER_FILE), "another export"])
+    # The untouched export loads and predicts: the refusal is about the swapped graph.
+    assert Predictor.from_onnx(other).predict_image(np.asarray(Image.open(image)), box=(4, 4, 20, 20)).shape == (32, 32)
+
+
+def test_backend_onnxruntime_without_onnxruntime(refused, tmp_path, image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    for extra in (["--model", "lite_medsam", "--backend", "onnxruntime"], ["--onnx", tmp_path]):
+        message = refused(predict_argv(image, tmp_path / "out", *extra), watch=[tmp_path], names=["onnxruntime"])
+        assert "samtune[onnx]" in message
+
+
+def test_bf16_refused_without_native_bf16(refused, tmp_path, image, monkeypatch):
+    import samtune.inference.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "bf16",
+             "--backend", "torch"], watch=[tmp_path], names=["--precision bf16", "avx512_bf16"])
+
+
+def test_export_onnx_into_a_non_empty_folder(refused, tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("user data")
+    refused(["export", "--model", "lite_medsam", "--onnx", folder], watch=[tmp_path], names=[str(folder)])
+
+
+def test_onnx_backend_refuses_bf16(refused, tmp_path, image):
+    pytest.importorskip("onnxruntime")
+    refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "bf16",
+             "--backend", "onnxruntime"], watch=[tmp_path], names=["--precision bf16", "onnxruntime"])

@@ -1,0 +1,69 @@
+"""Bad input to the scale-out features (issue 18): one line naming the value, exit 2,
+nothing written."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS / "study"))
+from tiny_study import study_dict, write_study  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def discs(tmp_path_factory):
+    from generated_data import write_disc_dataset
+
+    root = tmp_path_factory.mktemp("scaleout")
+    return {"train": write_disc_dataset(root / "train", 4, seed=1), "val": write_disc_dataset(root / "val", 2, seed=2)}
+
+
+def test_ensemble_of_runs_with_other_classes(refused, automatic_run, tmp_path):
+    other = tmp_path / "other_task"
+    shutil.copytree(automatic_run, other)
+    info = json.loads((other / "run.json").read_text())
+    info["labels"] = ["tumour"]  # what a run of another task records
+    (other / "run.json").write_text(json.dumps(info))
+    from generated_data import write_disc_dataset
+
+    images = write_disc_dataset(tmp_path / "inputs", 1, seed=5) / "images"
+    out = tmp_path / "preds"
+    refused(["predict", images / "case00.png", "--run", automatic_run, "--run", other, "--out", out],
+            watch=[tmp_path], names=[str(other), "tumour"])
+    refused(["eval", "--run", automatic_run, "--run", other, "--data", tmp_path / "inputs", "--out", tmp_path / "ev"],
+            watch=[tmp_path], names=[str(other), "tumour"])
+
+
+def test_slurm_executor_without_submitit(refused, discs, tmp_path, monkeypatch):
+    study = write_study(tmp_path / "s.yaml", study_dict(discs))
+    real_import = builtins.__import__
+
+    def no_submitit(name, *args, **kwargs):
+        if name == "submitit" or name.startswith("submitit."):
+            raise ImportError("No module named 'submitit'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "submitit", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_submitit)
+    refused(["study", study, "--out", tmp_path / "out", "--executor", "slurm"], watch=[tmp_path],
+            names=["--executor slurm", "submitit"])
+
+
+def test_more_workers_than_gpus(refused, discs, tmp_path):
+    study = write_study(tmp_path / "s.yaml", study_dict(discs))
+    refused(["study", study, "--out", tmp_path / "out", "--workers", "3", "--gpus", "0,1"], watch=[tmp_path],
+            names=["--workers 3", "2 GPU(s)", "0,1"])
+
+
+def test_more_folds_than_patients(refused, discs, tmp_path):
+    refused(["data", "split", discs["train"], "--folds", "5", "--out", tmp_path / "cv"], watch=[tmp_path, discs["train"]],
+            names=["--folds 5", "4 patient group(s)", str(discs["train"])])
+    data = study_dict(discs, datasets={"discs": {"train": str(discs["train"]), "folds": 9}})
+    study = write_study(tmp_path / "s.yaml", data)
+    refused(["study", study, "--out", tmp_path / "out"], watch=[tmp_path], names=["datasets.discs.folds", "9"])
