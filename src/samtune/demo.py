@@ -103,7 +103,7 @@ def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 
     if not 0 <= seed < 2**32:
         raise UserError(f"--seed {seed} is out of range; give an integer in [0, 2**32)")
     check_output_folder(out, overwrite)
-    check_values(demo_config({"train": out, "val": out}, steps, seed))
+    check_values(demo_config({"train": out, "select": out}, steps, seed))
     folders = write_demo_data(out / "data", tissue)
     names = [f"mni152_z{z:03d}.png" for z in REPORT_SLICES]
     images = [read_image(folders["report"] / "images" / n).array for n in names]

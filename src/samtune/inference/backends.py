@@ -225,7 +225,11 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
         raise UserError("this predictor already runs on onnxruntime; --backend applies to torch models")
     automatic = backend == "auto"
     if automatic:
-        backend = "torch" if predictor.device.type != "cpu" else auto_backend()
+        from samtune.models.sam import Sam
+
+        # The ONNX graphs are SAM's encoder and decoder; other models (the U-Net) stay on torch.
+        on_cpu_sam = predictor.device.type == "cpu" and isinstance(predictor.model, Sam)
+        backend = auto_backend() if on_cpu_sam else "torch"
         if precision == "bf16":  # bf16 is a torch path
             backend = "torch"
     if backend == "onnxruntime":
