@@ -53,3 +53,14 @@ def _samtune_cache(tmp_path_factory):
         os.environ.pop("SAMTUNE_CACHE", None)
     else:
         os.environ["SAMTUNE_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Random tiny_vit_test weights saved as a plain state dict, for the --model --checkpoint path."""
+    from samtune.models.registry import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
+    torch.save(create_model("tiny_vit_test", pretrained=False).state_dict(), path)
+    return path

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 from generated_data import write_dicom_series
 from PIL import Image
 
@@ -38,16 +37,6 @@ def inputs(tmp_path_factory, automatic_run):
     write_dicom_series(root / "series", disc_volume(depth=4))
     return root
 
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """Random tiny_vit_test weights saved as a plain state dict, for the --model path."""
-    from samtune.models.registry import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
-    torch.save(create_model("tiny_vit_test", pretrained=False).state_dict(), path)
-    return path
 
 
 def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, inputs, tmp_path, capsys):

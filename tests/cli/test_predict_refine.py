@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from samtune.cli.main import main
 from samtune.data.geometry import Geometry
@@ -26,15 +25,6 @@ def volume(tmp_path_factory):
     write_image(root / "ct.nii.gz", array, Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel())))
     return root / "ct.nii.gz"
 
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from samtune.models.registry import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
-    torch.save(create_model("tiny_vit_test", pretrained=False).state_dict(), path)
-    return path
 
 
 def test_refine_propagates_from_the_largest_automatic_slice(volume, automatic_run, tiny_checkpoint, tmp_path, capsys):

@@ -205,17 +205,6 @@ def test_truncated_mask_refused_by_data_check(tmp_path, refused):
             names=["mask.nii.gz: truncated: the header promises 2400 bytes of pixel data but the (decompressed) file holds 1400"])
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    import torch
-
-    from samtune.models.registry import create_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
-    torch.save(create_model("tiny_vit_test", pretrained=False).state_dict(), path)
-    return path
-
 
 def _predict(inputs: list, out: Path, checkpoint: Path, *extra: str) -> list:
     return ["predict", *inputs, "--model", "tiny_vit_test", "--checkpoint", checkpoint,
