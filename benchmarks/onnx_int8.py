@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-PROSTATE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MRI-Prostate"
+from prostate_val import prostate_val_slices  # benchmarks/ is the script's folder
+
+from samtune.evaluation.metrics import overlap_metrics
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
+    return overlap_metrics(a, b)[0]
 
 
 def main() -> None:
@@ -53,12 +54,7 @@ def main() -> None:
     seconds = {name: [] for name in paths}
     labels = {name: [] for name in paths}
     truths = []
-    for row in (PROSTATE / "val_5shot.csv").read_text().split():
-        image_path, mask_path = row.split(",")
-        image = np.asarray(Image.open(PROSTATE.parent / image_path))
-        truth = np.asarray(Image.open(PROSTATE.parent / mask_path.lstrip("/"))) > 0
-        rows, cols = np.nonzero(truth)
-        box = (float(cols.min()), float(rows.min()), float(cols.max()), float(rows.max()))
+    for image, truth, box in prostate_val_slices():
         truths.append(truth)
         for name, predictor in paths.items():  # interleaved: machine load hits all paths alike
             with torch.inference_mode():
