@@ -70,7 +70,7 @@ def test_fine_tuning_run_where_base_weights_are_needed(refused, tmp_path, pretra
     (finetuned / "config.yaml").write_text("model:\n  name: sam_vit_test\n")
     (finetuned / "weights" / "tuning.json").write_text("{}")
     refused(["pretrain", MNI, *TINY, "--checkpoint", finetuned, "--out", tmp_path / "run"],
-            watch=[tmp_path], names=[str(finetuned), "fine-tuning run"])
+            watch=[tmp_path], names=[str(finetuned), "training run"])
 
 
 def test_unfinished_pretrain_run_as_checkpoint(refused, tmp_path):

@@ -28,6 +28,7 @@ from samtune.methods.strategy import Strategy, apply_strategy, parameter_count
 from samtune.models.registry import create_model, get_spec
 from samtune.outputs import check_output_folder
 from samtune.runs import RunDir, RunLayout
+from samtune.runs.base_weights import resolve_base
 
 PRETRAINED_MASK_OUTPUTS = 3  # SAM's decoder: 3 multimask tokens (+1 single-mask token)
 
@@ -153,7 +154,8 @@ def train(
         overrides = model_overrides(config, data.num_classes)
         if spec.family == "unet":  # architecture planned from the training slices (nnU-Net style)
             overrides.update(plan_for_training(data, spec, config.model.image_size))
-        model = create_model(config.model.name, checkpoint=config.model.checkpoint, pretrained=None,
+        base = resolve_base(config.model.checkpoint, config.model.name)  # a pretrain or setup-2 run -> its weights
+        model = create_model(config.model.name, checkpoint=base, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
         # a U-Net has no pretrained heads to resize
         apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides) and spec.family != "unet")

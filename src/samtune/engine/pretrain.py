@@ -32,13 +32,14 @@ from samtune.engine.objective_mim import MaskedImageObjective
 from samtune.engine.pretrain_config import PretrainConfig
 from samtune.engine.pretrain_report import plot_pretrain_curves, plot_reconstructions
 from samtune.engine.run_dir import tensorboard_available
-from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, _to_device, collate
+from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, to_device, collate
 from samtune.errors import ConfigError
-from samtune.methods.tuning import _KEEP_EVAL, train_mode  # the flag train_mode honours
+from samtune.methods.tuning import KEEP_EVAL, train_mode
 from samtune.models.mim_decoder import MaskedImageModel, check_mask_geometry, random_mask
 from samtune.models.registry import create_model, get_spec
 from samtune.models.run_weights import PRETRAIN_EXPORT, PRETRAIN_RECORD
 from samtune.runs import RunLayout, write_json
+from samtune.runs.base_weights import resolve_base
 from samtune.outputs import check_output_folder
 
 _MASK_STREAM = 13  # per-position random stream of the masks (apart from the source draws)
@@ -70,7 +71,7 @@ def _prepare_encoder(sam: nn.Module) -> None:
         param.requires_grad_(not name.startswith(("head.", "norm_head.")))  # TinyViT's unused classifier
     for module in sam.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            setattr(module, _KEEP_EVAL, True)
+            setattr(module, KEEP_EVAL, True)
 
 
 def export_weights(sam: nn.Module, directory: Path) -> None:
@@ -91,7 +92,7 @@ class PretrainTrainer(Trainer):
         losses, rows = [], []
         with torch.no_grad():
             for item in self.val_items:
-                batch = _to_device(collate([item]), self.device)
+                batch = to_device(collate([item]), self.device)
                 with self._autocast():
                     reconstruction = self.objective.logits(self.core, batch).float()
                 losses.append(float(self.objective.loss(reconstruction, batch)))
@@ -152,7 +153,8 @@ def pretrain(
     try:
         seed_everything(config.run.seed)
         overrides = {"image_size": config.model.image_size} if config.model.image_size else {}
-        sam = create_model(spec.name, checkpoint=config.model.checkpoint, pretrained=None,
+        base = resolve_base(config.model.checkpoint, spec.name)  # a pretrain or setup-2 run -> its weights
+        sam = create_model(spec.name, checkpoint=base, pretrained=None,
                            grad_checkpointing=config.model.grad_checkpointing, **overrides)
         check_mask_geometry(sam.image_encoder, image_size, m.patch, m.ratio)
         percentiles = tuple(config.data.percentiles) if config.data.percentiles else None

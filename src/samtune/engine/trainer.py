@@ -92,7 +92,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
@@ -214,7 +214,7 @@ class Trainer:
 
     def _micro_step(self, micro: int) -> float:
         picks = sample_positions(self.step, micro, self.settings, self.num_train, self.dist)
-        batch = _to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
+        batch = to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
         with self._autocast():
             embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
             logits = self.model(batch, embeddings)
@@ -281,7 +281,7 @@ class Trainer:
         train_mode(self.core, False)
         pairs = []
         for item in self.val_items:
-            batch = _to_device(collate([item]), self.device)
+            batch = to_device(collate([item]), self.device)
             with self._autocast():
                 embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)

@@ -85,6 +85,26 @@ def resolve_source(config: RunSettings, data: str | Path | None, split: str | No
     return load_source(data), str(data)
 
 
+def run_sources(config: RunSettings, split: str | None) -> tuple[list[Case], list[LabelMap], str] | None:
+    """The run's own data.{split} when it lists several sources (a multi-source, setup-2 run):
+    every case, each case's label map (its source's labels, else data.labels, else the
+    source's declared or binary ones, as training read them), and a description; None for
+    a run with a single source."""
+    chosen = split or "val"
+    pairs = config.val_sources if chosen == "val" else config.train_sources
+    if len(pairs) < 2 and not any(labels for _, labels in pairs):
+        return None
+    cases: list[Case] = []
+    case_labels: list[LabelMap] = []
+    for number, (path, spec) in enumerate(pairs):
+        source = load_source(path, root=config.root)
+        labels = run_label_map(config, source, spec)
+        for case in source.cases:  # case ids are unique per source only
+            cases.append(replace(case, case_id=f"{number}:{case.case_id}"))
+            case_labels.append(labels)
+    return cases, case_labels, f"{', '.join(path for path, _ in pairs)} (the run's data.{chosen}, {len(pairs)} sources)"
+
+
 def run_label_map(config: RunSettings, source: Source, spec: str | None = None) -> LabelMap:
     """Stored ground-truth values -> the run's classes: ``spec``, else the run's
     data.labels, else the source's declared labels, else binary."""
@@ -149,14 +169,18 @@ def predict_from_ground_truth(
     return labels
 
 
-def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap, channels: tuple[int, ...] | None,
-                batch_size: int | None) -> Iterator[EvalCase]:
+def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap | Sequence[LabelMap],
+                channels: tuple[int, ...] | None, batch_size: int | None, collapse: bool = False) -> Iterator[EvalCase]:
+    """Predicted and true labels per case; `labels` is one map or one per case. With `collapse`
+    (a prompted multi-source run, whose one class is "target") every class is prompted on its
+    own, then prediction and truth count as foreground wherever any class is."""
     for position, case in enumerate(cases):
         data = read_case(case)
         assert data.mask is not None
         where = str(case.mask)
-        require_integer_labels(data.mask, labels, where)
-        gt = labels.apply(data.mask, where)
+        case_labels = labels if isinstance(labels, LabelMap) else labels[position]
+        require_integer_labels(data.mask, case_labels, where)
+        gt = case_labels.apply(data.mask, where)
         image = LoadedImage(select_channels(data, channels), data.geometry, case.images[0])
         if predictor.mode == "automatic":
             if data.spatial_ndim == 3:
@@ -170,6 +194,8 @@ def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap, c
                                       "variants": predictor.variants, "output": None})
         if pred.shape != gt.shape:  # a bug, never a user error: evaluation must not drop slices
             raise AssertionError(f"{case.case_id}: prediction {pred.shape} vs ground truth {gt.shape}")
+        if collapse:
+            pred, gt = (pred > 0).astype(np.uint8), (gt > 0).astype(np.uint8)
         yield EvalCase(case.case_id, pred, gt, spacing=data.geometry.array_spacing)
 
 
@@ -212,15 +238,24 @@ def evaluate_run(
         predictor = Predictor.from_run(run, device=device)  # checks the run's files first
         predictor = predictor.with_backend(backend, precision, str(run_dir))  # torch | onnxruntime (issue 16)
     config = run.settings
-    source, described = resolve_source(config, data, split)
-    labels = run_label_map(config, source, label_spec)
+    multi = run_sources(config, split) if data is None and label_spec is None else None
+    collapse = False
+    if multi is not None:  # a multi-source run scored on its own sources, each with its labels
+        cases, case_labels, described = multi
+        collapse = predictor.mode == "prompted"
+        labels = LabelMap.binary(predictor.class_names[0]) if collapse else case_labels[0]
+        label_arg: LabelMap | list[LabelMap] = case_labels
+    else:
+        source, described = resolve_source(config, data, split)
+        cases = source.cases
+        labels = label_arg = run_label_map(config, source, label_spec)
     if labels.num_classes != len(predictor.class_names):
         raise UserError(
             f"{run_dir} predicts {len(predictor.class_names)} class(es) ({', '.join(predictor.class_names)}) but "
             f"the labels of {described} give {labels.num_classes} ({labels.describe()}); pass --label-map"
         )
-    unlabelled = [case.case_id for case in source.cases if case.mask is None]
-    if unlabelled or not source.cases:
+    unlabelled = [case.case_id for case in cases if case.mask is None]
+    if unlabelled or not cases:
         raise DataError(f"{described}: every case needs a mask to be scored; without one: {unlabelled[:5] or 'all'}")
     scored = list(classes) if classes else list(range(1, labels.num_classes + 1))
     unknown = [c for c in scored if not 1 <= c <= labels.num_classes]
@@ -230,8 +265,9 @@ def evaluate_run(
     # Cases are read with the run's channels already selected (select_channels).
     selected = replace(predictor, channels=None)
     accumulator = evaluate_cases(
-        _eval_cases(selected, source.cases, labels, predictor.channels, batch_size), classes=scored, nsd_tolerance=nsd_tolerance,
-        both_empty=both_empty, class_names=names, distance_unit=distance_unit([c.mask for c in source.cases]),
+        _eval_cases(selected, cases, label_arg, predictor.channels, batch_size, collapse), classes=scored,
+        nsd_tolerance=nsd_tolerance, both_empty=both_empty, class_names=names,
+        distance_unit=distance_unit([c.mask for c in cases]),
     )
     extra = {
         "run": str(run_dir), "data": described, "mode": predictor.mode, "axis": predictor.axis,

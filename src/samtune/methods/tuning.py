@@ -106,7 +106,7 @@ def load_base_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
 
 # --- keeping frozen parts in eval mode -------------------------------------------------
 
-_KEEP_EVAL = "_samtune_keep_eval"
+KEEP_EVAL = "_samtune_keep_eval"  # attribute: train_mode leaves a module so marked in eval mode
 
 
 def _stay_in_eval(module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -124,9 +124,9 @@ def keep_in_eval(module: nn.Module) -> None:
     A forward pre-hook re-applies eval before every call, so forgetting `train_mode`
     cannot break this; `train_mode` makes the `.training` flags truthful up front.
     """
-    if not getattr(module, _KEEP_EVAL, False):
+    if not getattr(module, KEEP_EVAL, False):
         module.register_forward_pre_hook(_stay_in_eval)
-        setattr(module, _KEEP_EVAL, True)
+        setattr(module, KEEP_EVAL, True)
 
 
 def train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
@@ -134,6 +134,6 @@ def train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
     model.train(mode)
     if mode:
         for module in model.modules():
-            if getattr(module, _KEEP_EVAL, False):
+            if getattr(module, KEEP_EVAL, False):
                 module.eval()
     return model

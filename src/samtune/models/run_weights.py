@@ -36,8 +36,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return weights
     if (path / "config.yaml").is_file() or (path / "weights" / "tuning.json").is_file():
         raise CheckpointError(
-            f"model.checkpoint {path} is a fine-tuning run, not base weights; give a weights file or a "
-            "`samtune pretrain` run directory (use a fine-tuned run with --run in predict/eval)"
+            f"{path} is a fine-tuning run, not base weights; give a weights file or a `samtune pretrain` run "
+            "directory (use a fine-tuned run with --run in predict/eval; train and pretrain also take a finished "
+            "prompted run as model.checkpoint, setup 2)"
         )
     raise CheckpointError(f"model.checkpoint {path} is a folder; give a weights file or a `samtune pretrain` run directory")
 

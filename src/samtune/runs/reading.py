@@ -53,9 +53,13 @@ class RunSettings:
     channels: tuple[int, ...] | None
     labels: str | None  # the data.labels spec the run was trained with
     other_labels: str  # data.other_labels: error | background, for values the labels do not name
-    train: str
+    train: str  # a single source; "" when data.train lists several (see train_sources)
     val: str | None
     root: str | None
+    # Every source of data.train / data.val as (path, labels spec or None): one entry for a
+    # single source, several for a multi-source run (setup 2).
+    train_sources: tuple[tuple[str, str | None], ...] = ()
+    val_sources: tuple[tuple[str, str | None], ...] = ()
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -173,9 +177,30 @@ class RunDir(RunLayout):
             percentiles=self._numbers("data.percentiles", float), axis=self._value("data.axis", (int,), 0),
             channels=self._numbers("data.channels", int), labels=self._value("data.labels", (str,)),
             other_labels=self._value("data.other_labels", (str,), "error"),
-            train=self._value("data.train", (str,), ""), val=self._value("data.val", (str,)),
+            train=self._single("data.train") or "", val=self._single("data.val"),
             root=self._value("data.root", (str,)),
+            train_sources=self._sources("data.train"), val_sources=self._sources("data.val"),
         )
+
+    def _single(self, key: str) -> str | None:
+        value = self._value(key, (str, list))
+        return value if isinstance(value, str) else None
+
+    def _sources(self, key: str) -> tuple[tuple[str, str | None], ...]:
+        """data.train / data.val as (path, labels) pairs: a string, or a list of sources."""
+        value = self._value(key, (str, list))
+        if not value:
+            return ()
+        if isinstance(value, str):
+            return ((value, None),)
+        pairs = []
+        for i, entry in enumerate(value):
+            entry = {"path": entry} if isinstance(entry, str) else entry
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+                raise self.fail(self.config_path, f"'{key}[{i}]' should be a source with a path, got {entry!r}")
+            labels = entry.get("labels")
+            pairs.append((entry["path"], labels if isinstance(labels, str) else None))
+        return tuple(pairs)
 
     # --------------------------------------------------------------- run.json
     @cached_property
@@ -239,10 +264,10 @@ class RunDir(RunLayout):
         if self.settings.checkpoint is None:
             return None
         path = Path(self.settings.checkpoint)
-        if path.is_dir():  # a `samtune pretrain` run: its exported weights
-            from samtune.models.run_weights import resolve_checkpoint
+        if path.is_dir():  # a `samtune pretrain` run (its export) or a setup-2 run (its merged weights)
+            from samtune.runs.base_weights import resolve_base
 
-            return resolve_checkpoint(path)
+            return resolve_base(path, self.settings.model)
         if not path.is_file():
             raise CheckpointError(
                 f"base checkpoint {path} (model.checkpoint in {self.config_path}) not found: the run's weights hold "
