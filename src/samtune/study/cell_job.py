@@ -81,6 +81,10 @@ def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
     """
     _use_slot(job)
     stages = ([] if job["action"] == "score" else [("train", _train)]) + [("score", _score)]
+    if job.get("init"):  # a setups-axis producer (samtune.study.inits): train or pretrain, no scoring
+        from samtune.study.inits import run_producer_job
+
+        stages = [("init", run_producer_job)]
     if job.get("train_only"):  # a DDP rank other than 0 (samtune.study.slurm): rank 0 scores
         stages = [stage for stage in stages if stage[0] == "train"]
     for stage, step in stages:

@@ -102,14 +102,22 @@ class DatasetConfig:
 
 @dataclass
 class InitConfig:
-    """One entry of the initial-weights axis.
+    """One entry of the initial-weights axis (the study's setups; see `samtune.study.inits`).
 
-    checkpoint: weights file loaded instead of the backbone's own (None = its own).
+    checkpoint: weights file, `samtune pretrain` run or finished prompted training run
+        loaded instead of the backbone's own weights (None = its own).
     backbones: backbone labels it applies to (None = every backbone).
+    setup: 1, 2 or 3 for results.md; None: from what the entry names.
+    pretrain: a pretrain recipe (`PretrainConfig` values) run once inside the study (setup 3).
+    train: a prompted training recipe (values on the `default` recipe) run once inside the
+        study (setup 2).
     """
 
     checkpoint: str | None = None
     backbones: list[str] | None = None
+    setup: int | None = None
+    pretrain: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None
 
 
 @dataclass
@@ -307,6 +315,9 @@ def _check_inits(config: StudyConfig) -> None:
             raise ConfigError(
                 f"inits.{name}.backbones: {', '.join(unknown)} not among backbones ({', '.join(config.backbones)})"
             )
+        from samtune.study.inits import check_inits_entry
+
+        check_inits_entry(config, name, init)
 
 
 def _check_backbones(config: StudyConfig) -> None:

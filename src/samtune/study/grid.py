@@ -61,6 +61,7 @@ class Cell:
     score_source: str | None
     fold: int | None = None  # cross-validation fold (datasets.<name>.folds), else None
     folds: int | None = None
+    setup: int | None = None  # 1, 2 or 3 with an inits axis (`samtune.study.inits`), else None
 
     @property
     def strategy(self) -> str:
@@ -69,6 +70,10 @@ class Cell:
         if is_baseline(self.model):
             return BASELINE_ROW if self.backbone == self.model else f"{self.backbone}: {BASELINE_ROW}"
         backbone = f"{self.backbone}@{self.init}" if self.init else self.backbone
+        if self.setup is not None:
+            from samtune.study.inits import setup_label
+
+            return f"{setup_label(self.setup)}: {backbone}/{self.component}/{self.method}"
         return f"{backbone}/{self.component}/{self.method}"
 
     @property
@@ -150,6 +155,8 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
 
 def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     """Every cell of the study, in run order (see the module docstring)."""
+    from samtune.study.inits import init_setup, producer_dir
+
     out_dir = Path(out_dir).absolute()
     declared: dict[str, str | None] = {}
     cells: list[Cell] = []
@@ -166,10 +173,13 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
                 inner = [((None, None), "encoder+decoder", "full")]
             for (init_name, init), component, method in inner:
                 train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
+                if init is not None and (init.pretrain is not None or init.train is not None):
+                    train.model.checkpoint = str(producer_dir(out_dir, init_name))  # made inside the study
                 cells.append(Cell(
                     cell_id(dataset_name, label, init_name, component, method, seed, shots, fold), label,
                     train.model.name, init_name, component, method, dataset_name, seed, shots, train, split_dir,
                     _absolute(dataset.test), fold, dataset.folds,
+                    init_setup(init) if config.inits else None,
                 ))
     seen: set[str] = set()
     for cell in cells:

@@ -40,7 +40,7 @@ from samtune.runs.layout import RunLayout
 from samtune.study.state import EVAL_DIR, PEAK_GPU_FILE, read_failure, run_dir
 
 RESULT_COLUMNS = (
-    "cell", "status", "strategy", "backbone", "model", "init", "component", "method", "dataset", "seed", "shots",
+    "cell", "status", "strategy", "backbone", "model", "init", "setup", "component", "method", "dataset", "seed", "shots",
     "scored_on", "n_cases",
     *(f"{metric}_{stat}" for metric in METRIC_NAMES for stat in ("mean", "std")), "hd95_n_inf",
     "trainable_parameters", "total_parameters", "train_seconds", "steps", "best_val_dice", "peak_rss_mb",
@@ -76,7 +76,7 @@ def cell_row(out_dir: Path, cell: Cell) -> dict[str, Any]:
     directory = run_dir(out_dir, cell)
     row: dict[str, Any] = {
         "cell": cell.cell_id, "strategy": cell.strategy, "backbone": cell.backbone, "model": cell.model,
-        "init": cell.init, "component": cell.component, "method": cell.method, "dataset": cell.dataset,
+        "init": cell.init, "setup": cell.setup, "component": cell.component, "method": cell.method, "dataset": cell.dataset,
         "seed": cell.seed, "shots": cell.shots if cell.shots is not None else "all", "scored_on": cell.scored_on,
         "run_dir": str(directory),
     }

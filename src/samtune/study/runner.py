@@ -46,6 +46,7 @@ from samtune.study.cost import (
 )
 from samtune.study.executors import track, untrack
 from samtune.study.grid import Cell, expand_cells
+from samtune.study.inits import produce_needed
 from samtune.study.locks import holder
 from samtune.study.state import (
     EVAL_DIR,
@@ -332,6 +333,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, ti
             todo.append((number, entry))
     shared = _Shared(config, out_dir, cells, title, command, log, isolate, outcome)
     try:
+        todo = produce_needed(config, out_dir, todo, slots[0], lambda job: run_job(job, isolate), log, outcome.failed)
         run_on_slots(todo, slots, shared.run_cell)
     finally:
         outcome.rows, outcome.files = write_outputs(config, out_dir, cells, title, command)

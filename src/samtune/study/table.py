@@ -145,6 +145,12 @@ def format_results(aggregates: list[Aggregate], rows: list[dict[str, Any]], titl
             "\nCross-validated datasets without a test source are scored on each fold's held-out patients, "
             "which also chose that fold's best checkpoint (somewhat optimistic); no test source was given."
         )
+    if any(row.get("setup") for row in rows):  # an inits axis (samtune.study.inits)
+        parts.append(
+            "\nRows are labelled by the setup their cells start from: setup 1 = the foundation model's weights, "
+            "setup 2 (task-expansive) = first trained with prompts on many labelled datasets, setup 3 "
+            "(task-agnostic) = image encoder first pretrained self-supervised on unlabeled images."
+        )
     if "val" in scored_on:
         parts.append(
             "\nScored on the validation source, which also chose each run's best checkpoint: the figures are "

@@ -1,0 +1,284 @@
+"""The study's setups axis: starting weights made inside the study, once, for the cells that use them.
+
+An entry of ``inits`` gives the weights its cells start from in one of four ways::
+
+    inits:
+      foundation: {}                                  # the backbone's own weights (setup 1)
+      medsam: {checkpoint: medsam_vit_b.pth}          # a file (setup 1 unless `setup:` says otherwise)
+      expansive: {checkpoint: runs/setup2}            # a finished prompted training run (setup 2)
+      agnostic: {checkpoint: runs/mim}                # a `samtune pretrain` run (setup 3)
+      made_expansive:                                 # a setup-2 run trained inside the study
+        train: {task: {mode: prompted}, data: {train: [{path: a/}, {path: b/}]}, optim: {steps: 300}}
+      made_agnostic:                                  # a pretrain run made inside the study
+        pretrain: {data: {sources: [a/, b/]}, optim: {steps: 300}}
+
+A ``train`` recipe is the shipped ``default`` training recipe with these values on top; a
+``pretrain`` recipe is `PretrainConfig` with these values. Either takes the model, its
+weights and input size from the one backbone the entry applies to (``backbones: [x]``, or
+the study's only backbone): the entry's own ``model`` section may not set them.
+
+Such a producer runs into ``OUT/inits/<name>/`` (an ordinary run directory) before the
+first cell that needs it, exactly once: it is locked like a cell (`samtune.study.locks`,
+lock ``init__<name>``), so a second worker or invocation waits for it instead of running
+it again, and an interrupted producer resumes from its checkpoint on the next
+invocation. Its cells name that folder as ``model.checkpoint`` (`samtune.runs.base_weights`
+resolves it). When a producer fails, its cells are recorded as failed (stage ``init``).
+
+``results.md`` labels each row by its setup: 1 = foundation weights, 2 = task-expansive
+(prompted training on many labelled datasets first), 3 = task-agnostic (self-supervised
+pretraining of the image encoder first).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from samtune.configs import from_dict, load_yaml
+from samtune.engine.config import TrainConfig
+from samtune.engine.pretrain_config import PretrainConfig
+from samtune.errors import ConfigError, UserError
+from samtune.study.config import InitConfig, StudyConfig
+
+SETUP_NAMES = {1: "foundation weights", 2: "task-expansive", 3: "task-agnostic"}
+INIT_DIR = "inits"
+LOCK_PREFIX = "init__"  # cell ids have at least five '__'-separated parts: no clash
+POLL_S = 5.0  # how often a worker waiting for another's producer looks again
+
+
+@dataclass
+class Producer:
+    """One init made inside the study: a setup-2 training run or a pretrain run."""
+
+    name: str
+    kind: str  # "train" (setup 2) or "pretrain" (setup 3)
+    config: TrainConfig | PretrainConfig
+    run_dir: Path
+
+    @property
+    def lock_id(self) -> str:
+        return f"{LOCK_PREFIX}{self.name}"
+
+
+def producer_dir(out_dir: str | Path, name: str) -> Path:
+    return Path(out_dir).absolute() / INIT_DIR / name
+
+
+def init_setup(init: InitConfig | None) -> int:
+    """The setup (1, 2 or 3) of an inits entry: as given, else from what it names."""
+    if init is None:
+        return 1
+    if init.setup is not None:
+        return init.setup
+    if init.pretrain is not None:
+        return 3
+    if init.train is not None:
+        return 2
+    if init.checkpoint and Path(init.checkpoint).is_dir():
+        from samtune.models.run_weights import is_pretrain_run
+
+        return 3 if is_pretrain_run(init.checkpoint) else 2
+    return 1
+
+
+def setup_label(setup: int) -> str:
+    return f"setup {setup} ({SETUP_NAMES[setup]})"
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).absolute()) if path else path
+
+
+def _the_backbone(config: StudyConfig, name: str, init: InitConfig) -> str:
+    labels = init.backbones if init.backbones is not None else list(config.backbones)
+    if len(labels) != 1:
+        raise ConfigError(f"inits.{name}: a {'pretrain' if init.pretrain is not None else 'train'} recipe makes "
+                          f"weights for one model; give backbones: [ONE] (it applies to {', '.join(labels) or 'none'})")
+    return labels[0]
+
+
+def build_producer(config: StudyConfig, out_dir: str | Path, name: str, init: InitConfig) -> Producer:
+    """The producer of an entry with a ``train`` or ``pretrain`` recipe (ConfigError naming a bad key)."""
+    from samtune.engine.recipes import resolve_recipe
+    from samtune.study.config import _merge
+
+    where = f"inits.{name}"
+    recipe = init.pretrain if init.pretrain is not None else init.train
+    assert recipe is not None
+    model_keys = set((recipe.get("model") or {}).keys()) & {"name", "checkpoint", "image_size"}
+    if model_keys:
+        raise ConfigError(f"{where}: model.{sorted(model_keys)[0]} comes from the backbone the entry applies to; "
+                          "remove it")
+    backbone = config.backbone(_the_backbone(config, name, init))
+    if init.pretrain is not None:
+        made: TrainConfig | PretrainConfig = from_dict(PretrainConfig, copy.deepcopy(recipe), f"{where}.pretrain")
+        made.data.sources = [_absolute(s) for s in made.data.sources]
+        kind = "pretrain"
+    else:
+        data = _merge(load_yaml(resolve_recipe("default")), copy.deepcopy(recipe))
+        made = from_dict(TrainConfig, data, f"{where}.train")
+        if made.task.mode != "prompted":
+            raise ConfigError(f"{where}.train: a setup-2 model is trained with prompts; set task.mode: prompted")
+        for key in ("train", "val"):
+            value = getattr(made.data, key)
+            if isinstance(value, str):
+                setattr(made.data, key, _absolute(value))
+            elif value:
+                for source in value:
+                    source.path = _absolute(source.path)
+        kind = "train"
+    made.model.name = backbone.model or ""
+    made.model.checkpoint = _absolute(backbone.checkpoint) if backbone.checkpoint else None
+    made.model.image_size = backbone.image_size
+    return Producer(name, kind, made, producer_dir(out_dir, name))
+
+
+def producers(config: StudyConfig, out_dir: str | Path) -> dict[str, Producer]:
+    """Every inits entry made inside the study, by name."""
+    return {name: build_producer(config, out_dir, name, init) for name, init in (config.inits or {}).items()
+            if init is not None and (init.pretrain is not None or init.train is not None)}
+
+
+def check_inits_entry(config: StudyConfig, name: str, init: InitConfig) -> None:
+    """One entry: one way of giving weights, a known setup, a usable run folder, a valid recipe."""
+    where = f"inits.{name}"
+    given = [key for key in ("checkpoint", "pretrain", "train") if getattr(init, key)]
+    if len(given) > 1:
+        raise ConfigError(f"{where}: give one of checkpoint, pretrain or train, not {' and '.join(given)}")
+    if init.setup is not None and init.setup not in SETUP_NAMES:
+        raise ConfigError(f"{where}.setup: {init.setup} is not a setup; give 1, 2 or 3")
+    if init.checkpoint and Path(init.checkpoint).is_dir():
+        from samtune.runs.base_weights import is_training_run, setup2_run
+
+        if is_training_run(init.checkpoint):
+            try:
+                setup2_run(init.checkpoint)  # finished, prompted, mergeable: checked, nothing written
+            except UserError as error:
+                raise ConfigError(f"{where}: {error}") from None
+    if init.pretrain is not None or init.train is not None:
+        made = build_producer(config, ".", name, init)
+        if isinstance(made.config, PretrainConfig):
+            sources = made.config.data.sources
+            if not sources:
+                raise ConfigError(f"{where}.pretrain.data.sources: give the unlabeled images to pretrain on")
+        else:
+            value = made.config.data.train
+            sources = [value] if isinstance(value, str) else [s.path for s in value]
+        for source in sources:
+            if not source or not Path(source).exists():
+                raise ConfigError(f"{where}: data source not found: {source}")
+
+
+# ----------------------------------------------------------------------- running them
+def producer_status(producer: Producer) -> str:
+    """done | resume | new, or stale (its folder holds a run of another configuration)."""
+    from samtune.runs.layout import RunLayout
+
+    layout = RunLayout(producer.run_dir)
+    if layout.is_empty():
+        return "new"
+    if layout.config_path.is_file():
+        kind = PretrainConfig if producer.kind == "pretrain" else TrainConfig
+        try:
+            saved = from_dict(kind, load_yaml(layout.config_path), str(layout.config_path))
+        except (UserError, OSError):
+            saved = None
+        if saved is not None and asdict(saved) != asdict(producer.config):
+            return "stale"
+    if layout.is_finished():
+        return "done"
+    return "resume" if layout.has_checkpoint() else "new"
+
+
+def producer_job(producer: Producer, status: str) -> dict[str, Any]:
+    """The picklable job `samtune.study.cell_job.run_cell_job` runs for a producer."""
+    action = {"new": "restart", "resume": "resume"}[status]  # restart: a half-written folder is replaced
+    return {"init": producer.kind, "run_dir": str(producer.run_dir), "config": asdict(producer.config),
+            "action": action}
+
+
+def run_producer_job(job: dict[str, Any]) -> None:
+    """Train or pretrain the producer of `job` (in the cell's process)."""
+    run_dir = Path(job["run_dir"])
+    if job["init"] == "pretrain":
+        from samtune.engine.pretrain import pretrain
+
+        if job["action"] == "resume":
+            pretrain(None, run_dir, resume=True)
+        else:
+            pretrain(from_dict(PretrainConfig, job["config"], "config"), run_dir, overwrite=True)
+    else:
+        from samtune.engine.api import train
+
+        if job["action"] == "resume":
+            train(None, run_dir, resume=True)
+        else:
+            train(from_dict(TrainConfig, job["config"], "config"), run_dir, overwrite=True)
+
+
+def produce(producer: Producer, out_dir: Path, run: Callable[[dict[str, Any]], dict[str, Any]],
+            log: Callable[[str], None], where: str = "", poll_s: float = POLL_S) -> dict[str, Any]:
+    """Make `producer` unless done; wait while another worker holds it. The job's outcome dict."""
+    from samtune.study.locks import CellLock, holder
+
+    waited = False
+    while True:
+        status = producer_status(producer)
+        if status == "stale":
+            raise UserError(f"{producer.run_dir} holds a run of another configuration than inits.{producer.name}; "
+                            "use another --out")
+        if status == "done":
+            return {"ok": True}
+        lock = CellLock(out_dir, producer.lock_id, where=where)
+        if lock.acquire():
+            break
+        if not waited:
+            owner = holder(out_dir, producer.lock_id)
+            log(f"inits.{producer.name}: being made by {owner.describe() if owner else 'another worker'}; waiting")
+            waited = True
+        time.sleep(poll_s)
+    try:
+        status = producer_status(producer)  # the other worker may have finished it meanwhile
+        if status == "done":
+            return {"ok": True}
+        log(f"inits.{producer.name}: {'resuming' if status == 'resume' else 'making'} the setup "
+            f"{3 if producer.kind == 'pretrain' else 2} weights in {producer.run_dir}")
+        return run(producer_job(producer, status))
+    finally:
+        lock.release()
+
+
+def produce_needed(config: StudyConfig, out_dir: Path, todo: list, slot: Any,
+                   run_job: Callable[[dict[str, Any]], dict[str, Any]], log: Callable[[str], None],
+                   failed_cells: list[str]) -> list:
+    """Make the inits that the cells of `todo` ((number, PlannedCell) pairs) start from, each
+    once, on `slot`; the cells of a producer that failed are recorded as failed (stage
+    ``init``), added to `failed_cells` and left out of the returned list."""
+    from samtune.study.state import record_failure
+
+    made = producers(config, out_dir)
+    needed = [made[name] for name in dict.fromkeys(entry.cell.init for _, entry in todo) if name in made]
+    failed: dict[str, dict[str, Any]] = {}
+
+    def run(job: dict[str, Any]) -> dict[str, Any]:
+        job.update(gpu=slot.gpu, threads=slot.threads)
+        return run_job(job)
+
+    for producer in needed:
+        result = produce(producer, out_dir, run, log, slot.where)
+        if not result["ok"]:
+            log(f"  -> inits.{producer.name} failed: {result['error']}")
+            failed[producer.name] = result
+    kept = []
+    for number, entry in todo:
+        result = failed.get(entry.cell.init or "")
+        if result is None:
+            kept.append((number, entry))
+            continue
+        record_failure(out_dir, entry.cell, "init", f"inits.{entry.cell.init}: {result['error']}",
+                       result.get("traceback", ""))
+        failed_cells.append(entry.cell.cell_id)
+    return kept

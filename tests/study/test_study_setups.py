@@ -1,0 +1,85 @@
+"""The setups axis: a study whose inits include a setup-2 training recipe and a pretrain recipe,
+both made once inside the study; the cells start from them and the table labels rows by setup."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from tiny_study import study_dict, write_study
+
+from samtune.assets import mni_template
+from samtune.models.checkpoint import read_state_dict
+from samtune.runs import RunDir
+from samtune.study.config import load_study
+from samtune.study.runner import run_study
+
+QUICK = {"optim": {"steps": 2, "batch_size": 1, "lr": 0.003, "warmup_steps": 0}, "eval": {"every": 2},
+         "run": {"device": "cpu", "threads": 1, "log_every": 1, "tensorboard": "off"}}
+
+
+@pytest.fixture(scope="module")
+def setups_study(disc_sources, tmp_path_factory):
+    root = tmp_path_factory.mktemp("setups")
+    inits = {
+        "foundation": {},
+        "expansive": {"train": {**QUICK, "task": {"mode": "prompted"},
+                                "strategy": {"component": "encoder+decoder", "method": "lora"},
+                                "data": {"train": [{"path": str(disc_sources["train"])},
+                                                   {"path": str(disc_sources["val"])}]}}},
+        "agnostic": {"pretrain": {**QUICK, "data": {"sources": [str(mni_template("t1"))]},
+                                  "masking": {"patch": 16}, "eval": {"every": 2, "images": 1}}},
+    }
+    data = study_dict(disc_sources, backbones={"tiny_vit_test": {"image_size": 64}}, components=["decoder"],
+                      methods=["full"], inits=inits)
+    data["train"]["optim"]["steps"] = 1
+    path = write_study(root / "setups.yaml", data)
+    out = root / "out"
+    lines: list[str] = []
+    threads = torch.get_num_threads()
+    try:
+        outcome = run_study(load_study(path), out, isolate=False, log=lines.append)
+        again = run_study(load_study(path), out, isolate=False, log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    return {"out": out, "outcome": outcome, "again": again, "lines": lines}
+
+
+def cell_encoder(out, init: str) -> dict[str, torch.Tensor]:
+    model = RunDir.open(out / "runs" / f"discs__tiny_vit_test__init-{init}__decoder__full__seed0").load_model()
+    return {k: v for k, v in model.state_dict().items() if k.startswith("image_encoder.")}
+
+
+def test_each_producer_ran_once_and_the_study_finished(setups_study):
+    out, lines = setups_study["out"], setups_study["lines"]
+    assert not setups_study["outcome"].failed and len(setups_study["outcome"].ran) == 3
+    assert setups_study["again"].ran == []  # the second invocation finds everything done
+    for name in ("expansive", "agnostic"):
+        assert (out / "inits" / name / "summary.json").is_file()
+        assert sum(line.startswith(f"inits.{name}: making") for line in lines) == 1, lines
+
+
+def test_cells_start_from_the_produced_weights(setups_study):
+    out = setups_study["out"]
+    # decoder-only cells keep the image encoder they were built with: the produced one
+    pretrained = read_state_dict(out / "inits" / "agnostic" / "weights" / "sam_pretrained.pth")
+    merged = read_state_dict(out / "inits" / "expansive" / "weights" / "merged.safetensors")
+    agnostic, expansive, foundation = (cell_encoder(out, name) for name in ("agnostic", "expansive", "foundation"))
+    assert all(torch.equal(v, pretrained[k]) for k, v in agnostic.items())
+    assert all(torch.equal(v, merged[k]) for k, v in expansive.items())
+    # ... and the three starting points differ (pretraining and LoRA changed the encoder)
+    key = next(k for k in foundation if k.endswith("qkv.weight"))
+    assert not torch.equal(foundation[key], agnostic[key]) and not torch.equal(foundation[key], expansive[key])
+
+
+def test_rows_are_labelled_by_setup(setups_study):
+    out = setups_study["out"]
+    markdown = (out / "results.md").read_text(encoding="utf-8")
+    for label in ("setup 1 (foundation weights): tiny_vit_test@foundation/decoder/full",
+                  "setup 2 (task-expansive): tiny_vit_test@expansive/decoder/full",
+                  "setup 3 (task-agnostic): tiny_vit_test@agnostic/decoder/full"):
+        assert f"| {label} |" in markdown
+    with open(out / "results.csv", newline="") as handle:
+        setups = {row["init"]: row["setup"] for row in csv.DictReader(handle)}
+    assert setups == {"foundation": "1", "expansive": "2", "agnostic": "3"}
