@@ -84,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         out = args.out or Path("studies") / resolve_study(args.study).stem
         print(f"study folder {out}" + ("" if args.out else " (the usual place; give --out DIR to look elsewhere)"))
+        from samtune.study.inits import format_producers
+
+        made, seconds = format_producers(config, out)
+        if made:
+            print(f"made inside the study first (about {format_seconds(seconds)}):\n{made}")
         print(format_plan(plan_study(config, out)))
         return 0
     out = args.out
@@ -91,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     check_not_stale(out, [p.cell for p in planned])
     todo = [p for p in planned if p.status != "done"]
     seconds = sum(p.estimate.seconds for p in todo if p.estimate is not None and p.status != "score")
+    from samtune.study.inits import format_producers
+
+    seconds += format_producers(config, out)[1]  # inits made inside the study first
     bases = sorted({p.estimate.basis for p in todo if p.estimate is not None})
     print(f"study folder {out}: {len(todo)} of {len(planned)} cell(s) to run, about {format_seconds(seconds)} "
           f"of training ({', '.join(bases) or 'nothing to train'}; see --dry-run); results in {out / 'results.md'}")

@@ -61,7 +61,7 @@ class Cell:
     score_source: str | None
     fold: int | None = None  # cross-validation fold (datasets.<name>.folds), else None
     folds: int | None = None
-    setup: int | None = None  # 1, 2 or 3 with an inits axis (`samtune.study.inits`), else None
+    setup: int | None = None  # 1, 2 or 3 when the inits axis mixes setups (`samtune.study.inits`)
 
     @property
     def strategy(self) -> str:
@@ -157,6 +157,8 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     """Every cell of the study, in run order (see the module docstring)."""
     from samtune.study.inits import init_setup, producer_dir
 
+    # Rows carry their setup (1, 2, 3) when the inits axis compares setups.
+    mixed_setups = len({init_setup(init) for init in (config.inits or {}).values()}) > 1
     out_dir = Path(out_dir).absolute()
     declared: dict[str, str | None] = {}
     cells: list[Cell] = []
@@ -179,7 +181,7 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
                     cell_id(dataset_name, label, init_name, component, method, seed, shots, fold), label,
                     train.model.name, init_name, component, method, dataset_name, seed, shots, train, split_dir,
                     _absolute(dataset.test), fold, dataset.folds,
-                    init_setup(init) if config.inits else None,
+                    init_setup(init) if mixed_setups else None,
                 ))
     seen: set[str] = set()
     for cell in cells:
