@@ -4,6 +4,7 @@ both made once inside the study; the cells start from them and the table labels 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,3 +84,32 @@ def test_rows_are_labelled_by_setup(setups_study):
     with open(out / "results.csv", newline="") as handle:
         setups = {row["init"]: row["setup"] for row in csv.DictReader(handle)}
     assert setups == {"foundation": "1", "expansive": "2", "agnostic": "3"}
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "TotalSeg-examples").is_dir(), reason="needs ../shared/data")
+def test_setups_cpu_recipe(monkeypatch, tmp_path):
+    from samtune.assets import mni_template
+    from samtune.study.init_cost import estimate_producer
+    from samtune.study.inits import producers
+    from samtune.study.runner import plan_study
+
+    monkeypatch.chdir(REPO)
+    config = load_study("setups_cpu")
+    planned = plan_study(config, tmp_path / "out", estimates=False)
+    assert len(planned) == 18 and {p.cell.seed for p in planned} == {0, 1, 2}
+    assert {p.cell.dataset for p in planned} == {"prostate", "prostate_swapped"}
+    assert {p.cell.strategy for p in planned} == {
+        f"setup {n} ({name}): lite_medsam@{init}/encoder+decoder/adapter"
+        for n, name, init in ((1, "foundation weights", "foundation"), (2, "task-expansive", "expansive"),
+                              (3, "task-agnostic", "agnostic"))}
+    made = producers(config, tmp_path / "out")
+    expansive, agnostic = made["expansive"], made["agnostic"]
+    assert len(expansive.config.data.train) == 9 and expansive.config.task.mode == "prompted"
+    rows = [row for rows in expansive.case_lists.values() for row in rows]
+    assert [str(mni_template("t1")), str(mni_template("gm"))] in rows and len(rows) == 5
+    assert str(mni_template("t1")) in agnostic.config.data.sources and len(agnostic.config.data.sources) == 10
+    # The CPU table: 300 steps x (1.3 s LiteMedSAM forward x 4.2) + 3 x 4 reconstructions + 5 s set-up
+    assert estimate_producer(agnostic, "new").seconds == pytest.approx(5 + 300 * 1.3 * 4.2 + 3 * 4 * 1.3)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         out = args.out or Path("studies") / resolve_study(args.study).stem
         print(f"study folder {out}" + ("" if args.out else " (the usual place; give --out DIR to look elsewhere)"))
-        from samtune.study.inits import format_producers
+        from samtune.study.init_cost import format_producers
 
         made, seconds = format_producers(config, out)
         if made:
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     check_not_stale(out, [p.cell for p in planned])
     todo = [p for p in planned if p.status != "done"]
     seconds = sum(p.estimate.seconds for p in todo if p.estimate is not None and p.status != "score")
-    from samtune.study.inits import format_producers
+    from samtune.study.init_cost import format_producers
 
     seconds += format_producers(config, out)[1]  # inits made inside the study first
     bases = sorted({p.estimate.basis for p in todo if p.estimate is not None})

@@ -107,6 +107,8 @@ def _datasets(sources: list[DataSource], data: DataConfig, config, train: bool, 
         source = load_source(spec.path, root=data.root)
         text = spec.labels or data.labels
         labels = parse_label_spec(text) if text else (source.labels or LabelMap.binary())
+        if not labels.is_binary:  # e.g. organs a TotalSegmentator map holds beyond those named
+            labels = labels.with_others(data.other_labels)
         check_source(source, labels, data.axis, channels).raise_if_fatal()
         datasets.append(SliceDataset(source, config, labels=labels, train=train))
         label_maps.append(labels)

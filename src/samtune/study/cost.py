@@ -76,11 +76,11 @@ def count_slices(path: str | None, axis: int = 0) -> int:
 
     total = 0
     for case in load_source(path).cases:
-        total += _case_slices(Path(case.images[0]), axis)
+        total += case_slices(Path(case.images[0]), axis)
     return total
 
 
-def _case_slices(image: Path, axis: int) -> int:
+def case_slices(image: Path, axis: int) -> int:
     if image.is_dir():
         return max(1, sum(1 for p in image.iterdir() if p.is_file()))
     name = image.name.lower()

@@ -13,7 +13,12 @@ An entry of ``inits`` gives the weights its cells start from in one of four ways
         pretrain: {data: {sources: [a/, b/]}, optim: {steps: 300}}
 
 A ``train`` recipe is the shipped ``default`` training recipe with these values on top; a
-``pretrain`` recipe is `PretrainConfig` with these values. Either takes the model, its
+``pretrain`` recipe is `PretrainConfig` with these values. In either, ``mni:t1``, ``mni:gm``
+and ``mni:wm`` name the MNI152 volumes the install brings (`samtune.assets.mni_template`),
+and a ``train`` recipe's source may list its cases instead of naming a list file:
+``{cases: [[IMAGE, MASK], ...], labels: ...}`` (written as ``OUT/inits/<name>.sources/
+train<i>.csv`` before the producer runs), e.g. the T1 template with its grey-matter map,
+``{cases: [[mni:t1, mni:gm]], labels: "binary>=128"}``. Either takes the model, its
 weights and input size from the one backbone the entry applies to (``backbones: [x]``, or
 the study's only backbone): the entry's own ``model`` section may not set them.
 
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,6 +62,15 @@ class Producer:
     kind: str  # "train" (setup 2) or "pretrain" (setup 3)
     config: TrainConfig | PretrainConfig
     run_dir: Path
+    case_lists: dict[Path, list[list[str]]] = field(default_factory=dict)  # list files to write first
+
+    def write_case_lists(self) -> None:
+        from samtune.atomic import atomic_path
+
+        for path, rows in self.case_lists.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text("image,mask\n" + "".join(f"{image},{mask}\n" for image, mask in rows), encoding="utf-8")
 
     @property
     def lock_id(self) -> str:
@@ -88,8 +102,42 @@ def setup_label(setup: int) -> str:
     return f"setup {setup} ({SETUP_NAMES[setup]})"
 
 
+MNI_SCHEME = "mni:"
+
+
 def _absolute(path: str) -> str:
+    """An absolute path; ``mni:t1`` / ``mni:gm`` / ``mni:wm`` -> the installed MNI152 volume."""
+    if path and path.startswith(MNI_SCHEME):
+        from samtune.assets import mni_template
+
+        try:
+            return str(mni_template(path[len(MNI_SCHEME):]))
+        except UserError as error:
+            raise ConfigError(f"{path}: {error}") from None
     return str(Path(path).absolute()) if path else path
+
+
+def _listed_cases(recipe: dict[str, Any], lists_dir: Path, where: str) -> dict[Path, list[list[str]]]:
+    """Replace sources given as ``cases`` in a train recipe's data.train / data.val by list
+    files in `lists_dir` (in place); the rows to write there."""
+    lists: dict[Path, list[list[str]]] = {}
+    for key in ("train", "val"):
+        sources = (recipe.get("data") or {}).get(key)
+        if not isinstance(sources, list):
+            continue
+        for i, entry in enumerate(sources):
+            if not isinstance(entry, dict) or "cases" not in entry:
+                continue
+            cases = entry.pop("cases")
+            if entry.get("path"):
+                raise ConfigError(f"{where}.data.{key}[{i}]: give path or cases, not both")
+            if not isinstance(cases, list) or not cases or not all(
+                    isinstance(c, list) and len(c) == 2 and all(isinstance(p, str) for p in c) for c in cases):
+                raise ConfigError(f"{where}.data.{key}[{i}].cases: give a list of [IMAGE, MASK] pairs")
+            path = lists_dir / f"{key}{i}.csv"
+            lists[path] = [[_absolute(image), _absolute(mask)] for image, mask in cases]
+            entry["path"] = str(path)
+    return lists
 
 
 def _the_backbone(config: StudyConfig, name: str, init: InitConfig) -> str:
@@ -113,12 +161,15 @@ def build_producer(config: StudyConfig, out_dir: str | Path, name: str, init: In
         raise ConfigError(f"{where}: model.{sorted(model_keys)[0]} comes from the backbone the entry applies to; "
                           "remove it")
     backbone = config.backbone(_the_backbone(config, name, init))
+    lists: dict[Path, list[list[str]]] = {}
     if init.pretrain is not None:
         made: TrainConfig | PretrainConfig = from_dict(PretrainConfig, copy.deepcopy(recipe), f"{where}.pretrain")
         made.data.sources = [_absolute(s) for s in made.data.sources]
         kind = "pretrain"
     else:
-        data = _merge(load_yaml(resolve_recipe("default")), copy.deepcopy(recipe))
+        recipe = copy.deepcopy(recipe)
+        lists = _listed_cases(recipe, producer_dir(out_dir, name).parent / f"{name}.sources", f"{where}.train")
+        data = _merge(load_yaml(resolve_recipe("default")), recipe)
         made = from_dict(TrainConfig, data, f"{where}.train")
         if made.task.mode != "prompted":
             raise ConfigError(f"{where}.train: a setup-2 model is trained with prompts; set task.mode: prompted")
@@ -128,12 +179,12 @@ def build_producer(config: StudyConfig, out_dir: str | Path, name: str, init: In
                 setattr(made.data, key, _absolute(value))
             elif value:
                 for source in value:
-                    source.path = _absolute(source.path)
+                    source.path = source.path if Path(source.path) in lists else _absolute(source.path)
         kind = "train"
     made.model.name = backbone.model or ""
     made.model.checkpoint = _absolute(backbone.checkpoint) if backbone.checkpoint else None
     made.model.image_size = backbone.image_size
-    return Producer(name, kind, made, producer_dir(out_dir, name))
+    return Producer(name, kind, made, producer_dir(out_dir, name), lists)
 
 
 def producers(config: StudyConfig, out_dir: str | Path) -> dict[str, Producer]:
@@ -167,6 +218,8 @@ def check_inits_entry(config: StudyConfig, name: str, init: InitConfig) -> None:
         else:
             value = made.config.data.train
             sources = [value] if isinstance(value, str) else [s.path for s in value]
+            listed = [path for rows in made.case_lists.values() for row in rows for path in row]
+            sources = [s for s in sources if Path(s) not in made.case_lists] + listed
         for source in sources:
             if not source or not Path(source).exists():
                 raise ConfigError(f"{where}: data source not found: {source}")
@@ -246,6 +299,7 @@ def produce(producer: Producer, out_dir: Path, run: Callable[[dict[str, Any]], d
             return {"ok": True}
         log(f"inits.{producer.name}: {'resuming' if status == 'resume' else 'making'} the setup "
             f"{3 if producer.kind == 'pretrain' else 2} weights in {producer.run_dir}")
+        producer.write_case_lists()
         return run(producer_job(producer, status))
     finally:
         lock.release()
@@ -282,71 +336,3 @@ def produce_needed(config: StudyConfig, out_dir: Path, todo: list, slot: Any,
                        result.get("traceback", ""))
         failed_cells.append(entry.cell.cell_id)
     return kept
-
-
-# ------------------------------------------------------------------------ estimates
-def _done_steps(producer: Producer) -> int:
-    from samtune.runs.layout import RunLayout
-
-    path = RunLayout(producer.run_dir).state_file("last")
-    if not path.is_file():
-        return 0
-    try:
-        import torch
-
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
-    except Exception:  # an unreadable checkpoint is the resume's problem, not the estimate's
-        return 0
-
-
-def estimate_producer(producer: Producer, status: str):
-    """Seconds left to make `producer` (`samtune.study.cost.Estimate`): the CPU table's figures
-    (an encoder forward x the full fine-tuning step factor for each pretraining step, plus
-    the fixed slices' reconstructions; a setup-2 run like a cell), measured once it is done."""
-    import math
-    from types import SimpleNamespace
-
-    from samtune.study.cost import (
-        CELL_OVERHEAD_S,
-        ENCODER_STEP_FACTOR,
-        Estimate,
-        count_slices,
-        encoder_forward_seconds,
-        table_train_seconds,
-    )
-
-    if status == "done":
-        return Estimate(0.0, "measured")
-    c = producer.config
-    done = _done_steps(producer) if status == "resume" else 0
-    forward = encoder_forward_seconds(c.model.name, c.model.image_size)
-    if isinstance(c, PretrainConfig):
-        per_step = c.optim.batch_size * c.optim.accumulation
-        left = max(c.optim.steps - done, 0)
-        validations = math.ceil(c.optim.steps / max(1, c.eval.every)) - done // max(1, c.eval.every)
-        seconds = forward * ENCODER_STEP_FACTOR["full"] * per_step * left + validations * c.eval.images * forward
-    else:
-        def slices(value) -> int:
-            if not value:
-                return 0
-            paths = [value] if isinstance(value, str) else [s.path for s in value]
-            return sum(count_slices(path, c.data.axis) for path in paths)
-
-        seconds = table_train_seconds(SimpleNamespace(config=c), slices(c.data.train), slices(c.data.val), done)
-    basis = "CPU table" if c.run.device == "cuda" else "table"
-    return Estimate(CELL_OVERHEAD_S + seconds, basis)
-
-
-def format_producers(config: StudyConfig, out_dir: str | Path) -> tuple[str, float]:
-    """The dry-run lines of the inits made inside the study, and their seconds left."""
-    from samtune.study.cost import format_seconds
-
-    lines, total = [], 0.0
-    for name, producer in producers(config, out_dir).items():
-        status = producer_status(producer)
-        estimate = estimate_producer(producer, status) if status != "stale" else None
-        what = f"setup {3 if producer.kind == 'pretrain' else 2}: {producer.kind} {producer.config.optim.steps} steps"
-        left = "-" if estimate is None or status == "done" else f"{format_seconds(estimate.seconds)} ({estimate.basis})"
-        total += estimate.seconds if estimate is not None else 0.0
-        lines.append(f"   -  inits.{name} ({what}) -> {producer.run_dir}  {status:<8}  {left}")
-    return "\n".join(lines), total
