@@ -4,6 +4,7 @@ both made once inside the study; the cells start from them and the table labels 
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,34 @@ def test_setups_cpu_recipe(monkeypatch, tmp_path):
     assert str(mni_template("t1")) in agnostic.config.data.sources and len(agnostic.config.data.sources) == 10
     # The CPU table: 300 steps x (1.3 s LiteMedSAM forward x 4.2) + 3 x 4 reconstructions + 5 s set-up
     assert estimate_producer(agnostic, "new").seconds == pytest.approx(5 + 300 * 1.3 * 4.2 + 3 * 4 * 1.3)
+
+
+def test_a_producer_held_by_another_worker_is_waited_for_not_run_twice(disc_sources, tmp_path):
+    import threading
+
+    from samtune.configs import save_config
+    from samtune.study.inits import build_producer
+    from samtune.study.locks import CellLock
+
+    data = study_dict(disc_sources, inits={"agnostic": {"pretrain": {"data": {"sources": [str(disc_sources["train"])]}}}})
+    config = load_study(write_study(tmp_path / "s.yaml", data))
+    producer = build_producer(config, tmp_path / "out", "agnostic", config.inits["agnostic"])
+    other = CellLock(tmp_path / "out", producer.lock_id, where="worker 2")
+    assert other.acquire()
+    calls, lines, outcome = [], [], {}
+
+    def produce_it():
+        from samtune.study.inits import produce
+
+        outcome.update(produce(producer, tmp_path / "out", calls.append, lines.append, poll_s=0.05))
+
+    waiter = threading.Thread(target=produce_it)
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive() and any("being made by" in line for line in lines)
+    producer.run_dir.mkdir(parents=True)  # the other worker finishes its run
+    save_config(producer.config, producer.run_dir / "config.yaml")
+    (producer.run_dir / "summary.json").write_text("{}")
+    other.release()
+    waiter.join(timeout=10)
+    assert outcome == {"ok": True} and calls == []
