@@ -34,7 +34,7 @@ from samtune.engine.pretrain_report import plot_pretrain_curves, plot_reconstruc
 from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, to_device, collate
 from samtune.errors import ConfigError
-from samtune.methods.tuning import KEEP_EVAL, train_mode
+from samtune.methods.tuning import KEEP_EVAL, TUNING_ATTR, train_mode
 from samtune.models.mim_decoder import MaskedImageModel, check_mask_geometry, random_mask
 from samtune.models.registry import create_model, get_spec
 from samtune.models.run_weights import PRETRAIN_EXPORT, PRETRAIN_RECORD
@@ -64,11 +64,32 @@ def _check(config: PretrainConfig) -> None:
         raise ConfigError("run.precision=fp16 needs a CUDA device; use bf16 on the CPU")
 
 
-def _prepare_encoder(sam: nn.Module) -> None:
-    """Train the image encoder only; BatchNorm statistics stay as loaded (see module notes)."""
+PRETRAIN_METHODS = ("full", "lora", "dora")  # mergeable: the export keeps the official key layout
+
+
+def _method_options(config: PretrainConfig) -> Any:
+    """The strategy's options, strictly (ConfigError naming a bad one); None for full."""
+    from samtune.methods.registry import get_method
+
+    method = config.strategy.method
+    if method not in PRETRAIN_METHODS:
+        raise ConfigError(f"strategy.method {method!r} cannot pretrain: choose {', '.join(PRETRAIN_METHODS)} "
+                          "(adapters add modules the official weights have no keys for, so they cannot be merged "
+                          "into the export)")
+    return get_method(method).load_options(config.strategy.options) if method != "full" else None
+
+
+def _prepare_encoder(sam: nn.Module, method: str = "full", options: Any = None) -> None:
+    """Train the image encoder only (all of it, or LoRA/DoRA branches on it); BatchNorm
+    statistics stay as loaded (see module notes)."""
     sam.requires_grad_(False)
-    for name, param in sam.image_encoder.named_parameters():
-        param.requires_grad_(not name.startswith(("head.", "norm_head.")))  # TinyViT's unused classifier
+    if method == "full":
+        for name, param in sam.image_encoder.named_parameters():
+            param.requires_grad_(not name.startswith(("head.", "norm_head.")))  # TinyViT's unused classifier
+    else:
+        from samtune.methods.registry import get_method
+
+        get_method(method).apply(sam, ("image_encoder",), options)  # its branches train, the base stays
     for module in sam.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             setattr(module, KEEP_EVAL, True)
@@ -78,8 +99,12 @@ def export_weights(sam: nn.Module, directory: Path) -> None:
     """The whole model, official key layout, as a plain state dict (torch.load-able by SAM code)."""
     from samtune.atomic import atomic_path
 
+    from samtune.methods.merging import export_merged
+    from samtune.methods.tuning import deltas
+
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in sam.state_dict().items()}
+    merged = export_merged(sam) if any(True for _ in deltas(sam)) else sam.state_dict()  # LoRA folded in
+    state = {k: v.detach().cpu().contiguous() for k, v in merged.items()}
     with atomic_path(directory / Path(PRETRAIN_EXPORT).name) as tmp:
         torch.save(state, tmp)
 
@@ -138,6 +163,7 @@ def pretrain(
     if device is not None:
         config.run.device = device
     _check(config)
+    options = _method_options(config)
     spec = get_spec(config.model.name)
     image_size = config.model.image_size or spec.image_size
     m = config.masking
@@ -162,9 +188,11 @@ def pretrain(
                     for images, _ in found]
         mix = SourceMix(tuple(config.data.sources), tuple(len(d) for d in datasets),
                         tuple(config.data.weights or [1.0] * len(datasets)))
-        _prepare_encoder(sam)
+        _prepare_encoder(sam, config.strategy.method, options)
         grid_size = sam.prompt_encoder.image_embedding_size[0]
         model = MaskedImageModel(sam.image_encoder, grid_size, image_size, m.patch).to(torch_device)
+        if getattr(sam, TUNING_ATTR, None) is not None:  # LoRA branches live on `sam`: train (and resume) them here
+            model.encoder_tuning = getattr(sam, TUNING_ATTR)
         sam.to(torch_device)
         if not resume and dist.is_main:
             layout = RunLayout(run_dir)

@@ -7,6 +7,7 @@ Optimiser, evaluation cadence and run settings are the fine-tuning ones
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from samtune.engine.config import EvalConfig, ModelConfig, OptimConfig, RunConfig
 
@@ -32,8 +33,19 @@ class PretrainEvalConfig(EvalConfig):
 
 
 @dataclass
+class PretrainStrategyConfig:
+    """What trains in the image encoder: every weight (`full`), or only low-rank updates
+    (`lora` / `dora`, options as in fine-tuning: rank, alpha, blocks...) for backbones too big
+    to pretrain in full; the updates are merged into the exported weights."""
+
+    method: str = "full"  # full | lora | dora
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
+    strategy: PretrainStrategyConfig = field(default_factory=PretrainStrategyConfig)
     data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=0.05))
