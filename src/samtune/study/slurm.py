@@ -148,6 +148,13 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     planned = plan_study(config, out_dir, estimates=False)
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
+    from samtune.study.inits import producer_status, producers
+
+    pending = [name for name, p in producers(config, out_dir).items() if producer_status(p) != "done"]
+    if pending:  # the array's jobs would all start before them; made inside the study by a local run
+        raise UserError(f"inits {', '.join(pending)} are recipes not made yet: a local run of the study "
+                        "(--executor local) makes them before any cell (stop it once the cells start), then "
+                        "submit the cells with --executor slurm")
     out_dir.mkdir(parents=True, exist_ok=True)
     from samtune.configs import save_config
 
