@@ -42,3 +42,17 @@ def test_folder_that_is_no_run(refused, tmp_path, discs):
     folder = tmp_path / "weights_here"
     folder.mkdir()
     refused(train_argv(folder, discs, tmp_path / "out"), watch=[tmp_path], names=[str(folder), "is a folder"])
+
+
+def test_adapter_run(refused, tmp_path, discs):
+    from samtune.engine.api import train
+    from samtune.engine.config import TrainConfig
+
+    config = TrainConfig()
+    config.model.name, config.task.mode = "tiny_vit_test", "prompted"
+    config.strategy.component, config.strategy.method = "decoder", "adapter"
+    config.data.train = str(discs)
+    config.optim.steps, config.run.threads, config.run.tensorboard = 1, 1, "off"
+    run = tmp_path / "adapter_run"
+    train(config, run)
+    refused(train_argv(run, discs, tmp_path / "out"), watch=[tmp_path], names=[str(run), "adapters"])
