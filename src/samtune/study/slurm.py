@@ -143,11 +143,15 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     """
     from samtune.study.runner import StudyOutcome, plan_study, write_cell_split
 
+    from samtune.study.preflight import check_study_folder, preflight
+
     require_submitit()
     out_dir = Path(out_dir)
+    check_study_folder(out_dir)
     planned = plan_study(config, out_dir, estimates=False)
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
+    preflight(config, out_dir, cells)  # as the local executor: values, strategies, data, before the folder exists
     out_dir.mkdir(parents=True, exist_ok=True)
     from samtune.configs import save_config
 
