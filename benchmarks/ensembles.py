@@ -48,6 +48,7 @@ SCRIBBLE = SHARED / "MedScribble-4tasks"
 TASKS = ("prostate", "ct-bladder", "xray-femur", "octa-vessels", "mri-lv-myocardium")
 VARIANTS = ("single", "ensemble", "ensemble + TTA")
 THREADS = 1  # --threads; one thread is faster on a shared 2-core machine (no OpenMP contention)
+WORKERS = 1  # --workers: cells trained at once (each in its own process)
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -92,7 +93,7 @@ def train(out: Path, datasets: dict, steps: int, lr: float) -> tuple[dict[str, P
     path = out / "study.in.yaml"
     path.write_text(yaml.safe_dump(study_dict(datasets, steps, lr, THREADS), sort_keys=False))
     started = time.monotonic()
-    run_study(load_study(path), out / "study", isolate=False)
+    run_study(load_study(path), out / "study", isolate=WORKERS > 1, workers=WORKERS)
     seconds = time.monotonic() - started
     runs = {run.name.split("__")[0]: run for run in (out / "study" / "runs").iterdir()}
     return runs, seconds
@@ -203,10 +204,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training and prediction")
+    parser.add_argument("--workers", type=int, default=1, help="cells trained at once (study --workers)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     args = parser.parse_args()
-    global THREADS
-    THREADS = args.threads
+    global THREADS, WORKERS
+    THREADS, WORKERS = args.threads, args.workers
     import torch
 
     torch.set_num_threads(args.threads)
