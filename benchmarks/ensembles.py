@@ -52,9 +52,13 @@ WORKERS = 1  # --workers: cells trained at once (each in its own process)
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    """Rank correlation (ties broken by order; fine for continuous scores)."""
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    """Rank correlation (ties share their mean rank); NaN when either side is constant
+    (e.g. every case Dice 0), where no ordering exists to compare."""
+    from scipy.stats import rankdata
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
 
 
 def write_list(path: Path, rows: list[tuple[str, str]]) -> str:
@@ -185,7 +189,7 @@ def table(results: dict) -> str:
             rho = ""
             if variant in r["qc"] and r["qc"][variant]:
                 q = [r["qc"][variant][c] for c in cases]
-                rho = f"{spearman(q, [dice[c] for c in cases]):+.2f}"
+                rho = f"{spearman(q, [dice[c] for c in cases]):+.2f}".replace("+nan", "undefined")
                 pooled[variant][0].extend(q)
                 pooled[variant][1].extend(dice[c] for c in cases)
             members = 1 if variant.startswith("single") else r["members"]
@@ -194,7 +198,8 @@ def table(results: dict) -> str:
     lines.append("")
     for variant, (q, d) in pooled.items():
         if len(q) > 2:
-            lines.append(f"pooled Spearman(QC, Dice), {variant}: {spearman(q, d):+.2f} over {len(q)} cases")
+            rho = f"{spearman(q, d):+.2f}".replace("+nan", "undefined (constant)")
+            lines.append(f"pooled Spearman(QC, Dice), {variant}: {rho} over {len(q)} cases")
     return "\n".join(lines)
 
 
