@@ -56,7 +56,7 @@ def test_a_killed_job_is_resumed_by_the_next_invocation(disc_sources, tmp_path, 
     assert main(["study", "--status", str(out)]) == 0
     status = capsys.readouterr().out
     assert re.search(rf"^{CELL}\s+failed\s+job: local job .*\(traceback: failures/{CELL}.json\)$", status, re.M)
-    assert status.startswith(f"{out}: 1 cells: 1 failed\n") and "command again runs the 1 cell(s)" in status
+    assert status.startswith(f"{out}: 1 cell: 1 failed\n") and "command again runs the 1 cell(s)" in status
     killed_at = max(json.loads(line).get("step", 0) for line in
                     (out / "runs" / CELL / "metrics.jsonl").read_text().splitlines())
     assert 2 <= killed_at < 12

@@ -127,7 +127,7 @@ def study_status(out_dir: str | Path) -> str:
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
     width = max([len("cell")] + [len(r[0]) for r in rows])
     state_width = max([len("state")] + [len(r[1]) for r in rows])
-    lines = [f"{out_dir}: {len(rows)} cells: {summary}", "",
+    lines = [f"{out_dir}: {len(rows)} cell{'s' if len(rows) != 1 else ''}: {summary}", "",
              f"{'cell':<{width}}  {'state':<{state_width}}  detail"]
     lines += [f"{cell:<{width}}  {state:<{state_width}}  {detail}".rstrip() for cell, state, detail in rows]
     todo = len(rows) - counts["done"]
