@@ -141,9 +141,8 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     Returns a `StudyOutcome` (``ran``: the cells submitted) with ``jobs`` added (cell id
     -> submitit job). With ``wait=False`` it returns right after submitting.
     """
-    from samtune.study.runner import StudyOutcome, plan_study, write_cell_split
-
     from samtune.study.preflight import check_study_folder, preflight
+    from samtune.study.runner import StudyOutcome, plan_study, write_cell_split
 
     require_submitit()
     out_dir = Path(out_dir)

@@ -21,8 +21,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samtune.errors import UserError
+
+if TYPE_CHECKING:
+    from samtune.study.grid import Cell
+    from samtune.study.runner import PlannedCell
 
 STATES = {"new": "not started", "restart": "not started", "resume": "interrupted",
           "score": "trained", "stale": "stale"}
@@ -58,7 +63,7 @@ def _last_step(run: Path) -> int | None:
     return None
 
 
-def _running(out_dir: Path, cell, where: str, now: float) -> str:
+def _running(out_dir: Path, cell: Cell, where: str, now: float) -> str:
     from samtune.study.locks import lock_path, read_owner
     from samtune.study.state import run_dir
 
@@ -76,7 +81,7 @@ def _running(out_dir: Path, cell, where: str, now: float) -> str:
     return ", ".join(parts)
 
 
-def _row(out_dir: Path, entry, jobs: dict, now: float) -> tuple[str, str]:
+def _row(out_dir: Path, entry: PlannedCell, jobs: dict, now: float) -> tuple[str, str]:
     """(state, detail) of one planned cell."""
     from samtune.study.state import EVAL_DIR, failure_path, read_failure, run_dir
 
