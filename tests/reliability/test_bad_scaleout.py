@@ -67,3 +67,55 @@ def test_more_folds_than_patients(refused, discs, tmp_path):
     data = study_dict(discs, datasets={"discs": {"train": str(discs["train"]), "folds": 9}})
     study = write_study(tmp_path / "s.yaml", data)
     refused(["study", study, "--out", tmp_path / "out"], watch=[tmp_path], names=["datasets.discs.folds", "9"])
+
+
+def test_ensemble_of_an_automatic_and_a_prompted_run(refused, automatic_run, prompted_run, tmp_path):
+    """Runs of different tasks (automatic vs prompted) cannot be averaged."""
+    from generated_data import write_disc_dataset
+
+    inputs = write_disc_dataset(tmp_path / "inputs", 1, seed=6)
+    refused(["predict", inputs / "images" / "case00.png", "--run", automatic_run, "--run", prompted_run,
+             "--out", tmp_path / "preds"], watch=[tmp_path], names=[str(prompted_run), "prompted run"])
+    refused(["eval", "--run", automatic_run, "--run", prompted_run, "--data", inputs, "--out", tmp_path / "ev"],
+            watch=[tmp_path], names=[str(prompted_run), "prompted run"])
+
+
+def test_ensemble_of_the_same_run_twice(refused, automatic_run, tmp_path):
+    from generated_data import write_disc_dataset
+
+    inputs = write_disc_dataset(tmp_path / "inputs", 1, seed=7)
+    refused(["eval", "--run", automatic_run, "--run", automatic_run, "--data", inputs, "--out", tmp_path / "ev"],
+            watch=[tmp_path], names=["same run is given twice"])
+
+
+def _submitit_local(discs, tmp_path, train=None) -> Path:
+    """A tiny study for submitit's local executor (the slurm path without a scheduler)."""
+    pytest.importorskip("submitit")
+    datasets = {"discs": {"train": str(train or discs["train"]), "val": str(discs["val"])}}
+    return write_study(tmp_path / "s.yaml", study_dict(discs, datasets=datasets, executor={"cluster": "local"}))
+
+
+def test_slurm_study_with_an_unreadable_case_creates_nothing(refused, discs, tmp_path):
+    """--executor slurm runs the same preflight as the local executor, before the folder exists."""
+    train = tmp_path / "train"
+    shutil.copytree(discs["train"], train)
+    (train / "images" / "case01.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    study = _submitit_local(discs, tmp_path, train)
+    refused(["study", study, "--out", tmp_path / "out", "--executor", "slurm"], watch=[tmp_path],
+            names=["case01.png"])
+
+
+def test_slurm_study_with_a_bad_cell_value_creates_nothing(refused, discs, tmp_path):
+    """A method override that clashes only once the cells are expanded (a check of the preflight)."""
+    data = study_dict(discs, executor={"cluster": "local"}, per_method={"lora": ["optim.lr=-1"]})
+    study = write_study(tmp_path / "s.yaml", data)
+    refused(["study", study, "--out", tmp_path / "out", "--executor", "slurm"], watch=[tmp_path],
+            names=["optim.lr"])
+
+
+def test_slurm_study_into_a_folder_that_is_not_a_study(refused, discs, tmp_path):
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "thesis.txt").write_text("keep me")
+    study = _submitit_local(discs, tmp_path)
+    refused(["study", study, "--out", out, "--executor", "slurm"], watch=[tmp_path], names=[str(out), "not a study folder"])

@@ -141,13 +141,16 @@ def run_study_slurm(config: StudyConfig, out_dir: str | Path, command: str | Non
     Returns a `StudyOutcome` (``ran``: the cells submitted) with ``jobs`` added (cell id
     -> submitit job). With ``wait=False`` it returns right after submitting.
     """
+    from samtune.study.preflight import check_study_folder, preflight
     from samtune.study.runner import StudyOutcome, plan_study, write_cell_split
 
     require_submitit()
     out_dir = Path(out_dir)
+    check_study_folder(out_dir)
     planned = plan_study(config, out_dir, estimates=False)
     cells = [p.cell for p in planned]
     check_not_stale(out_dir, cells)
+    preflight(config, out_dir, cells)  # as the local executor: values, strategies, data, before the folder exists
     from samtune.study.inits import producer_status, producers
 
     pending = [name for name, p in producers(config, out_dir).items() if producer_status(p) != "done"]
