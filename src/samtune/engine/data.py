@@ -17,7 +17,7 @@ import torch
 from samtune.data.augment import AugmentConfig
 from samtune.data.dataset import SliceDataset, SliceDatasetConfig
 from samtune.data.labels import LabelMap, parse_label_spec
-from samtune.data.intensity import parse_window
+from samtune.data.intensity import Normalization, parse_window
 from samtune.data.prompts import PromptConfig
 from samtune.data.sources import load_source
 from samtune.data.validate import check_source
@@ -49,7 +49,7 @@ def _empty_policy(text: str) -> str | float:
 
 
 def build_training_data(
-    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int
 ) -> TrainingData:
     if not data.train:
         raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
@@ -73,7 +73,7 @@ def build_training_data(
 
 
 def slice_config(
-    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int
 ) -> tuple[PromptConfig | None, SliceDatasetConfig]:
     """(prompt settings, slice settings) that every dataset of a run shares."""
     prompts = None
