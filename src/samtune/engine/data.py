@@ -9,7 +9,7 @@ seeded generator), as the decoder takes one prompt per image.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -24,13 +24,16 @@ from samtune.data.validate import check_source
 from samtune.engine.config import DataConfig, TaskConfig
 from samtune.errors import ConfigError
 
+if TYPE_CHECKING:
+    from samtune.engine.multi_data import ConcatSlices, MixedSlices
+
 VAL_INDEX_OFFSET = 1 << 40  # validation samples' keys in the embedding cache
 
 
 @dataclass
 class TrainingData:
-    train: SliceDataset
-    val: SliceDataset | None
+    train: SliceDataset | MixedSlices  # MixedSlices / ConcatSlices: several datasets (multi_data)
+    val: SliceDataset | ConcatSlices | None
     labels: LabelMap
     num_classes: int
     prompts: PromptConfig | None
@@ -84,7 +87,7 @@ def slice_config(
         normalization=normalization,
         axis=data.axis,
         window=parse_window(data.window),
-        percentiles=tuple(data.percentiles) if data.percentiles else None,
+        percentiles=cast("tuple[float, float]", tuple(data.percentiles)) if data.percentiles else None,  # checked: 2
         empty_slices=_empty_policy(data.empty_slices),
         augment=AugmentConfig() if data.augment else None,
         prompts=prompts,
