@@ -18,13 +18,16 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from samtune.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # the config classes are dataclasses
 
 # YAML 1.2 core-schema floats (plus YAML 1.1's "1_000.5" underscores, which PyYAML keeps).
 # PyYAML's 1.1 pattern needs a dot in the mantissa, so "3e-4" stays a string there.
@@ -120,7 +123,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         if value not in allowed:
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, allowed))}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # an annotation: a class, never an instance
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):

@@ -11,6 +11,7 @@ and masks/ (see `samtune.data.sources`).
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def _labels(args: argparse.Namespace, source):
     return labels
 
 
-def raise_user(message: str) -> None:
+def raise_user(message: str) -> NoReturn:
     from samtune.errors import UserError
 
     raise UserError(message)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from samtune.atomic import atomic_path
-    from samtune.methods import export_merged, get_strategy, load_tuned_model
+    from samtune.methods import export_merged, load_tuned_model
 
     directory = find_tuning_dir(args.source)
     model = load_tuned_model(directory, checkpoint=args.checkpoint)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         torch.save(state, tmp)
     card_file = write_export_card(card, card_path(args.out))
-    print(f"wrote {args.out}: {len(state)} tensors, strategy {get_strategy(model).name}, merged")
+    print(f"wrote {args.out}: {len(state)} tensors, strategy {card['strategy']}, merged")
     outputs = card["num_multimask_outputs"]
     print(f"wrote {card_file}: num_multimask_outputs {outputs}, classes {card['classes']}, "
           f"{card['normalisation']['kind']} normalisation, {card['image_size']} px input"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 OUTPUTS_HELP = (
     "Writes NAME.png for 2D PNG/JPEG/TIFF inputs (8-bit class values: 0 background, k = class k; "
@@ -214,13 +215,15 @@ def propagation_config(args: argparse.Namespace):
         if value == "off":
             if name == "min_area":
                 raise UserError("--stop min_area=off: min_area cannot be disabled (give 1 for the smallest)")
-            stop = replace(stop, **{name: None})
+            disabled: dict[str, Any] = {name: None}
+            stop = replace(stop, **disabled)
             continue
         try:
             number = int(value) if name == "min_area" else float(value)
         except ValueError:
             raise UserError(f"--stop {item}: {value!r} is not a number (or 'off')") from None
-        stop = replace(stop, **{name: number})
+        bound: dict[str, Any] = {name: number}
+        stop = replace(stop, **bound)
     changes = {"stop": stop, "mask_prompt": args.mask_prompt, "largest_component": args.largest_component,
                "max_slices": args.max_slices}
     if args.margin is not None:

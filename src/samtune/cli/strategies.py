@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         from samtune.methods.counting import strategy_counts
         from samtune.methods.strategy import study_strategies
 
-        counts = [(c.strategy.backbone, c.strategy.component, c.strategy.method, c.trainable, c.total)
+        counts: list[tuple[str, str, str, int, int]] = [(c.strategy.backbone, c.strategy.component, c.strategy.method, c.trainable, c.total)
                   for c in strategy_counts(study_strategies(tuple(args.model)), num_classes_changed=args.new_heads)]
     else:  # the study's backbones: precomputed (samtune.cli.listings), no torch
         from samtune.cli.listings import STRATEGY_ROWS_NEW_HEADS, STRATEGY_ROWS_PRETRAINED

@@ -26,7 +26,9 @@ call `set_epoch` each epoch for fresh augmentations. Same seed, epoch and index:
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,7 +131,7 @@ class SliceDataset(Dataset):
             has_fg = foreground_per_slice(prepared.classes, prepared.refs[0].axis)
             if train:
                 rng = np.random.default_rng([config.seed, case_index])
-                chosen = select_slices(has_fg, config.empty_slices, rng)
+                chosen: Sequence[int] = select_slices(has_fg, config.empty_slices, rng)
             else:
                 chosen = range(len(prepared.refs))
             self.refs.extend(prepared.refs[i] for i in chosen)
@@ -146,6 +148,7 @@ class SliceDataset(Dataset):
             return self._cache[case_index]
         case = self.cases[case_index]
         data = read_case(case)
+        assert data.mask is not None  # read_case(with_mask=True) raised for a case without one
         require_integer_labels(data.mask, self.labels, str(case.mask))
         classes = self.labels.apply(data.mask, where=str(case.mask))
         image = select_channels(data, self.config.channels)
@@ -189,7 +192,7 @@ class SliceDataset(Dataset):
             params = sample_params(cfg.augment, rng)
             image, mask, _, _ = apply_augment(params, image, mask)
         transform = ResizePad(tuple(mask.shape), cfg.image_size)
-        sample = {
+        sample: dict[str, Any] = {
             "image": transform.scaled_image(image, cfg.normalization),
             "mask": transform.mask(mask),
             "ref": ref,

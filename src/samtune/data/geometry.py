@@ -17,6 +17,7 @@ Convention (stated once, used everywhere in samtune.data):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class LoadedImage:
 
     array: np.ndarray
     geometry: Geometry
-    path: "object" = None
+    path: str | Path | None = None
 
     @property
     def spatial_ndim(self) -> int:

@@ -20,6 +20,7 @@ TotalSegmentator mask with 100 organs), say so: ``label_map.with_others("backgro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,11 +75,13 @@ class LabelMap:
         return cls(classes=(name,), threshold=threshold)
 
     @classmethod
-    def from_values(cls, mapping: dict[str, int | list[int]]) -> "LabelMap":
+    def from_values(cls, mapping: Mapping[str, int | list[int]]) -> "LabelMap":
         """Class name -> stored value(s), classes numbered 1..K in the order given."""
         if not mapping:
             raise DataError("the label mapping is empty; give at least one class")
-        names, values, seen = [], [], {}
+        names: list[str] = []
+        values: list[tuple[int, ...]] = []
+        seen: dict[int, str] = {}  # stored value -> class name
         for name, stored in mapping.items():
             stored_values = tuple(int(v) for v in (stored if isinstance(stored, (list, tuple)) else [stored]))
             if not stored_values:
@@ -105,7 +108,7 @@ class LabelMap:
         first_key = next(iter(labels))
         if str(first_key).lstrip("-").isdigit() and isinstance(labels[first_key], str):
             labels = {name: int(value) for value, name in labels.items()}  # v1 layout
-        mapping = {}
+        mapping: dict[str, int | list[int]] = {}
         for name, value in labels.items():
             stored = value if isinstance(value, list) else [value]
             if not all(isinstance(v, int) or (isinstance(v, str) and v.isdigit()) for v in stored):

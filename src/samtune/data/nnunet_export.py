@@ -128,10 +128,12 @@ def export_nnunet(
             elif image.shape[-1] != channels:
                 raise UserError(f"{case.describe()} has {image.shape[-1]} channel(s), the first case {channels}; "
                                 "nnU-Net needs the same channels for every case")
+            assert data.mask is not None  # read_case(with_mask=True) raised for a case without one
             classes = label_map.apply(data.mask, where=str(case.mask)).astype(np.uint8)
             for k in range(channels):
                 _write(image[..., k], data.geometry, work / "imagesTr" / f"{case.case_id}_{k:04d}{FILE_ENDING}")
             _write(classes, data.geometry, work / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
+        assert channels is not None  # set by the first case; `cases` is not empty
         label_ids = {"background": 0, **{n: i + 1 for i, n in enumerate(label_map.classes)}}
         description = {
             "channel_names": {str(k): n for k, n in enumerate(names)},

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import math
 import zlib
 from pathlib import Path
@@ -42,7 +43,7 @@ def _incomplete(path: Path, expected: int, found: int, what: str = "the file hol
     )
 
 
-def _chunks(handle: BinaryIO, limit: int) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO | io.BufferedIOBase, limit: int) -> Iterator[bytes]:
     """Up to ``limit`` bytes of ``handle`` in chunks; stops early at end of data."""
     left = limit
     while left > 0:

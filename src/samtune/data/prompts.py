@@ -97,7 +97,7 @@ class Prompts:
 
 def regions(class_map: np.ndarray, per: str = "component", max_regions: int | None = 3):
     """[(class_id, bool mask [H,W])] in class order, largest component first per class."""
-    found = []
+    found: list[tuple[int, np.ndarray]] = []
     class_map = np.asarray(class_map)
     if not class_map.any():
         return found

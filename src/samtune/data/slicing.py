@@ -15,7 +15,7 @@ Evaluation and prediction use every slice (`select_slices` is not called).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Iterable, Union, cast
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def foreground_per_slice(mask: np.ndarray, axis: int | None) -> np.ndarray:
     if axis is None:
         return np.array([bool(mask.any())])
     other = tuple(i for i in range(mask.ndim) if i != axis)
-    return np.asarray(mask != 0).any(axis=other)
+    return np.asarray(np.asarray(mask != 0).any(axis=other))
 
 
 def select_slices(
@@ -148,4 +148,4 @@ def restack(slices: Iterable[tuple[SliceRef, np.ndarray]]) -> tuple[np.ndarray, 
     missing = [i for i, part in enumerate(parts) if part is None]
     if missing:
         raise DataError(f"case {first.case_id}: {len(missing)} slice(s) missing, e.g. {missing[:5]}")
-    return np.stack(parts, axis=first.axis), first.geometry
+    return np.stack(cast(list[np.ndarray], parts), axis=first.axis), first.geometry  # none missing

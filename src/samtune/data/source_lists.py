@@ -162,7 +162,8 @@ def _build_source(path: Path, root: Path, entries, problems: list[Problem]) -> S
             relative = images[0].relative_to(root) if images[0].is_relative_to(root) else images[0]
             case_ids.append(relative.with_name(_stem(relative)).as_posix())
     default_groups = group_by_parent([images[0] for images in image_paths], case_ids, root)
-    cases, seen = [], {}
+    cases: list[Case] = []
+    seen: dict[str, int] = {}  # case id -> row
     for (line, _, mask, _, group), images, case_id, default_group in zip(
         entries, image_paths, case_ids, default_groups
     ):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from samtune.data.case_io import check_intensities, read_channels
-from samtune.data.intensity import intensity_range, scale_intensity
+from samtune.data.intensity import Normalization, intensity_range, scale_intensity
 from samtune.data.preprocess import ResizePad
 from samtune.data.readers import is_image_path
 from samtune.data.slicing import check_axis
@@ -86,7 +86,7 @@ class UnlabeledSlices:
     slice. Axis 0 of a [z, y, x] volume (axial for NIfTI) is the default.
     """
 
-    def __init__(self, images: list[tuple[Path, ...]], image_size: int, normalization: str, axis: int = 0,
+    def __init__(self, images: list[tuple[Path, ...]], image_size: int, normalization: Normalization, axis: int = 0,
                  percentiles: tuple[float, float] | None = None, cache_cases: int = 4):
         self.images = images
         self.image_size = int(image_size)

@@ -48,7 +48,7 @@ class CaseSummary:
     spacing: tuple[float, ...] | None  # array order, mm; None for formats without spacing (PNG...)
     slices: int
     foreground_slices: int
-    values: dict[int, int]  # stored mask value -> pixel count
+    values: dict[int | float, int]  # stored mask value (a float where not an integer) -> pixel count
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Report:
                 "x".join(f"{s:.3g}" for s in c.spacing) if c.spacing is not None
                 else "none (the format stores no spacing; distances in pixels)" for c in self.cases))
             lines.append("label values:")
-            per_value: dict[int, list[int]] = {}
+            per_value: dict[int | float, list[int]] = {}
             for c in self.cases:
                 for value, count in c.values.items():
                     per_value.setdefault(value, []).append(count)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from samtune.configs import from_dict
-from samtune.engine.config import TrainConfig, check_values
+from samtune.engine.config import Device, TrainConfig, check_values
 from samtune.engine.data import build_training_data, eval_sample, training_sample
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective import SegmentationObjective
@@ -110,7 +110,7 @@ def peak_gpu(device: torch.device) -> dict[str, float]:
 def resumable_config(run_dir: str | Path) -> TrainConfig:
     """The saved configuration of a run that `--resume` can continue; UserError naming the
     missing or damaged file otherwise (config.yaml, state/last.pt)."""
-    layout = RunLayout(run_dir)
+    layout = RunLayout(Path(run_dir))
     config = from_dict(TrainConfig, RunDir.open(run_dir).config_data(), str(layout.config_path))
     if not layout.has_checkpoint():
         raise UserError(f"{layout.state_file('last')}: missing, nothing to resume; start the run again with "
@@ -119,7 +119,7 @@ def resumable_config(run_dir: str | Path) -> TrainConfig:
 
 def train(
     config: TrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
-    device: str | None = None,
+    device: Device | None = None,
 ) -> TrainResult:
     """Train per `config` into `run_dir`; with `resume`, continue the run found there.
 
@@ -129,7 +129,7 @@ def train(
     the rerun). `device` (auto | cpu | cuda) replaces the configuration's run.device, e.g.
     to resume on another machine; bit-identical resumption holds on the same device only.
     """
-    layout = RunLayout(run_dir)
+    layout = RunLayout(Path(run_dir))
     if resume:
         config = resumable_config(run_dir)
     assert config is not None
@@ -142,8 +142,8 @@ def train(
     strategy = build_strategy(config)  # the method's options, strictly
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
-    device = resolve_device(config.run.device)
-    dist = init_distributed(device)
+    torch_device = resolve_device(config.run.device)
+    dist = init_distributed(torch_device)
     try:
         if not resume and dist.is_main:  # other ranks could see the folder rank 0 has just created
             check_output_folder(layout.path, overwrite)
@@ -159,7 +159,7 @@ def train(
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)
         # a U-Net has no pretrained heads to resize
         apply_strategy(model, strategy, num_classes_changed=heads_change(config, overrides) and spec.family != "unet")
-        model.to(device)
+        model.to(torch_device)
         trainable, total = parameter_count(model)
         r = config.run
         val_items = [eval_sample(data.val[i], data.prompts, r.seed) for i in range(len(data.val))] if data.val else None
@@ -196,7 +196,7 @@ def train(
         def save_weights(trained: nn.Module, directory: Path) -> None:
             save_tuning(trained, directory, overrides=overrides)
 
-        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, layout.path, device, dist,
+        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, layout.path, torch_device, dist,
                           save_weights)
         if resume:
             trainer.resume()
@@ -205,7 +205,7 @@ def train(
             layout.write_summary({
                 "steps": result.steps, "best_val_dice": result.best_dice, "best_step": result.best_step,
                 "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
-                "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(device), "trainable_parameters": trainable,
+                "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(torch_device), "trainable_parameters": trainable,
                 "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
                 "embedding_cache": use_cache, "config": asdict(config),
                 # several training sources (engine.multi_data): samples drawn from each

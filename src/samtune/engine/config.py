@@ -87,10 +87,13 @@ class EvalConfig:
     patience: int | None = None  # early stopping: validations without improvement
 
 
+Device = Literal["auto", "cpu", "cuda"]
+
+
 @dataclass
 class RunConfig:
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     cache_embeddings: Literal["auto", "memory", "off"] = "auto"
     log_every: int = 10

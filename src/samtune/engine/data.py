@@ -9,7 +9,7 @@ seeded generator), as the decoder takes one prompt per image.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -17,20 +17,23 @@ import torch
 from samtune.data.augment import AugmentConfig
 from samtune.data.dataset import SliceDataset, SliceDatasetConfig
 from samtune.data.labels import LabelMap, parse_label_spec
-from samtune.data.intensity import parse_window
+from samtune.data.intensity import Normalization, parse_window
 from samtune.data.prompts import PromptConfig
 from samtune.data.sources import load_source
 from samtune.data.validate import check_source
 from samtune.engine.config import DataConfig, TaskConfig
 from samtune.errors import ConfigError
 
+if TYPE_CHECKING:
+    from samtune.engine.multi_data import ConcatSlices, MixedSlices
+
 VAL_INDEX_OFFSET = 1 << 40  # validation samples' keys in the embedding cache
 
 
 @dataclass
 class TrainingData:
-    train: SliceDataset
-    val: SliceDataset | None
+    train: SliceDataset | MixedSlices  # MixedSlices / ConcatSlices: several datasets (multi_data)
+    val: SliceDataset | ConcatSlices | None
     labels: LabelMap
     num_classes: int
     prompts: PromptConfig | None
@@ -49,7 +52,7 @@ def _empty_policy(text: str) -> str | float:
 
 
 def build_training_data(
-    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int
 ) -> TrainingData:
     if not data.train:
         raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
@@ -73,7 +76,7 @@ def build_training_data(
 
 
 def slice_config(
-    data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int
+    data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int
 ) -> tuple[PromptConfig | None, SliceDatasetConfig]:
     """(prompt settings, slice settings) that every dataset of a run shares."""
     prompts = None
@@ -84,7 +87,7 @@ def slice_config(
         normalization=normalization,
         axis=data.axis,
         window=parse_window(data.window),
-        percentiles=tuple(data.percentiles) if data.percentiles else None,
+        percentiles=cast("tuple[float, float]", tuple(data.percentiles)) if data.percentiles else None,  # checked: 2
         empty_slices=_empty_policy(data.empty_slices),
         augment=AugmentConfig() if data.augment else None,
         prompts=prompts,

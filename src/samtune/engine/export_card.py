@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import nn
 
 from samtune.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from samtune.models.sam import Sam
 
 CARD_FORMAT = "samtune-export-card"
 IMAGENET = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
@@ -51,15 +54,18 @@ def export_card(model: nn.Module, tuning_dir: str | Path, weights_path: str | Pa
     from samtune.methods import get_strategy
 
     tuning_dir = Path(tuning_dir)
-    outputs = int(model.mask_decoder.num_multimask_outputs)
+    sam = cast("Sam", model)  # export writes SAM checkpoints (a tuned Sam)
+    strategy = get_strategy(model)
+    assert strategy is not None  # load_tuned_model applied one
+    outputs = int(sam.mask_decoder.num_multimask_outputs)
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "weights": Path(weights_path).name,
         "model": getattr(getattr(model, "spec", None), "name", None),
-        "strategy": get_strategy(model).name,
+        "strategy": strategy.name,
         "num_multimask_outputs": outputs,
-        "image_size": int(model.image_size),
-        "resize": f"longest side to {int(model.image_size)} px (bilinear, no antialiasing), "
+        "image_size": int(sam.image_size),
+        "resize": f"longest side to {int(sam.image_size)} px (bilinear, no antialiasing), "
                   "then zero padding (after normalisation) at the bottom and right",
     }
     mode, classes, window, percentiles = None, None, None, None
@@ -75,7 +81,7 @@ def export_card(model: nn.Module, tuning_dir: str | Path, weights_path: str | Pa
         percentiles = config.get("data", {}).get("percentiles")
     card["mode"] = mode
     card["classes"] = {str(i): name for i, name in enumerate(classes or [], start=1)} or None
-    card["normalisation"] = _normalisation(model.normalization, window, percentiles)
+    card["normalisation"] = _normalisation(sam.normalization, window, percentiles)
     if mode == "automatic":
         card["outputs"] = (
             f"decode without prompts and multimask_output=True: {outputs} mask channels, channel 0 "

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from samtune.data.dataset import SliceDataset
+from samtune.data.intensity import Normalization
 from samtune.data.labels import LabelMap, parse_label_spec
 from samtune.data.multi_source import SourceMix
 from samtune.data.sources import load_source
@@ -115,7 +116,7 @@ def _datasets(sources: list[DataSource], data: DataConfig, config, train: bool, 
     return datasets, label_maps
 
 
-def build_multi_source_data(data: DataConfig, task: TaskConfig, image_size: int, normalization: str, seed: int):
+def build_multi_source_data(data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int):
     """`TrainingData` whose train set is a `MixedSlices` (and val a `ConcatSlices`)."""
     from samtune.engine.data import TrainingData, slice_config
 

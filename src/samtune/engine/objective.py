@@ -16,10 +16,14 @@ binary cross-entropy against the prompted object's mask.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from monai.losses import DiceCELoss
 from torch import nn
+
+from samtune.models.interface import SegmentationModel
 
 
 class SegmentationObjective:
@@ -40,15 +44,16 @@ class SegmentationObjective:
 
     def logits(self, model: nn.Module, batch: dict, embeddings: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, C, S, S] in the model frame."""
+        segmenter = cast(SegmentationModel, model)  # a Sam or UNetSegmenter
         if embeddings is None:
-            embeddings = model.encode(batch["image"])
+            embeddings = segmenter.encode(batch["image"])
         if self.mode == "automatic":
-            low_res, _ = model.decode(embeddings, multimask_output=True)
+            low_res, _ = segmenter.decode(embeddings, multimask_output=True)
         else:
             points = None
             if batch.get("points") is not None:
                 points = (batch["points"], batch["point_labels"])
-            low_res, _ = model.decode(embeddings, points=points, boxes=batch.get("boxes"), multimask_output=False)
+            low_res, _ = segmenter.decode(embeddings, points=points, boxes=batch.get("boxes"), multimask_output=False)
         size = batch["image"].shape[-2:] if "image" in batch else batch["mask"].shape[-2:]
         return F.interpolate(low_res.float(), size=tuple(size), mode="bilinear", align_corners=False)
 

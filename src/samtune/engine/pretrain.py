@@ -17,7 +17,7 @@ buffers outside the checkpoint would break the bit-identical resume.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from samtune.configs import from_dict, load_yaml
 from samtune.data.multi_source import SourceMix
 from samtune.data.unlabeled import UnlabeledSlices, list_unlabeled
 from samtune.engine.api import peak_gpu, peak_rss_mb, seed_everything
+from samtune.engine.config import Device
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.objective_mim import MaskedImageObjective
 from samtune.engine.pretrain_config import PretrainConfig
@@ -37,6 +38,7 @@ from samtune.errors import ConfigError
 from samtune.methods.tuning import KEEP_EVAL, TUNING_ATTR, train_mode
 from samtune.models.mim_decoder import MaskedImageModel, check_mask_geometry, random_mask
 from samtune.models.registry import create_model, get_spec
+from samtune.models.sam import Sam
 from samtune.models.run_weights import PRETRAIN_EXPORT, PRETRAIN_RECORD
 from samtune.runs import RunLayout, write_json
 from samtune.runs.base_weights import resolve_base
@@ -79,7 +81,7 @@ def _method_options(config: PretrainConfig) -> Any:
     return get_method(method).load_options(config.strategy.options) if method != "full" else None
 
 
-def _prepare_encoder(sam: nn.Module, method: str = "full", options: Any = None) -> None:
+def _prepare_encoder(sam: Sam, method: str = "full", options: Any = None) -> None:
     """Train the image encoder only (all of it, or LoRA/DoRA branches on it); BatchNorm
     statistics stay as loaded (see module notes)."""
     sam.requires_grad_(False)
@@ -113,6 +115,7 @@ class PretrainTrainer(Trainer):
     """The fine-tuning loop; validation = masked loss on fixed slices + reconstructions.png."""
 
     def _validate(self) -> bool:
+        assert isinstance(self.objective, MaskedImageObjective)  # set by pretrain()
         train_mode(self.core, False)
         losses, rows = [], []
         with torch.no_grad():
@@ -135,7 +138,7 @@ def _fixed_items(datasets: list[UnlabeledSlices], count: int, seed: int, grid: i
 
     (Volumes' first and last slices are often empty: nothing to see in a reconstruction.)
     """
-    picks = [[] for _ in datasets]
+    picks: list[list[int]] = [[] for _ in datasets]
     for k in range(count):
         picks[k % len(datasets)].append(k)
     items = []
@@ -151,7 +154,7 @@ def _fixed_items(datasets: list[UnlabeledSlices], count: int, seed: int, grid: i
 
 def pretrain(
     config: PretrainConfig | None, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
-    device: str | None = None,
+    device: Device | None = None,
 ) -> TrainResult:
     """Pretrain per `config` into `run_dir`; with `resume`, continue the run found there."""
     run_dir = Path(run_dir)
@@ -178,12 +181,12 @@ def pretrain(
     dist = init_distributed(torch_device)
     try:
         seed_everything(config.run.seed)
-        overrides = {"image_size": config.model.image_size} if config.model.image_size else {}
+        overrides: dict[str, Any] = {"image_size": config.model.image_size} if config.model.image_size else {}
         base = resolve_base(config.model.checkpoint, spec.name)  # a pretrain or setup-2 run -> its weights
-        sam = create_model(spec.name, checkpoint=base, pretrained=None,
-                           grad_checkpointing=config.model.grad_checkpointing, **overrides)
+        sam = cast(Sam, create_model(spec.name, checkpoint=base, pretrained=None,  # SAM family
+                                     grad_checkpointing=config.model.grad_checkpointing, **overrides))
         check_mask_geometry(sam.image_encoder, image_size, m.patch, m.ratio)
-        percentiles = tuple(config.data.percentiles) if config.data.percentiles else None
+        percentiles = cast("tuple[float, float]", tuple(config.data.percentiles)) if config.data.percentiles else None
         datasets = [UnlabeledSlices(images, image_size, spec.normalization, config.data.axis, percentiles)
                     for images, _ in found]
         mix = SourceMix(tuple(config.data.sources), tuple(len(d) for d in datasets),

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 def tensorboard_available() -> bool:
@@ -35,7 +37,7 @@ class MetricsLog:
         self.path = path
         self.enabled = enabled
         self.tensorboard = tensorboard if enabled else None
-        self._writer = None
+        self._writer: SummaryWriter | None = None
         self._purge_from: int | None = None
 
     def write(self, record: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ from samtune.errors import CheckpointError
 
 
 def capture_rng() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    # legacy=True, the default, gives MT19937's tuple (numpy's stub types the no-argument call as the dict form)
+    np_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     state = {
         "python": _python_state_to_tensor(random.getstate()),
         "numpy": {

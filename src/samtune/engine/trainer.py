@@ -15,7 +15,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -33,6 +33,11 @@ from samtune.evaluation.metrics import DEFAULT_BOTH_EMPTY
 from samtune.methods.strategy import get_strategy, trainable_parameters
 from samtune.methods.tuning import train_mode
 from samtune.runs.layout import RunLayout
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from samtune.engine.objective_mim import MaskedImageObjective
 
 
 @dataclass
@@ -66,8 +71,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def sample_positions(step: int, micro: int, settings: LoopSettings, n: int, dist: DistInfo) -> list[int]:
-    """Dataset indices of micro-batch `micro` of optimiser step `step` on this rank."""
+def sample_positions(step: int, micro: int, settings: LoopSettings, n: int, dist: DistInfo) -> list[tuple[int, int]]:
+    """(dataset index, sample position) of micro-batch `micro` of optimiser step `step` on this rank."""
     global_batch = settings.batch_size * dist.world_size
     start = (step * settings.accumulation + micro) * global_batch
     positions = range(start + dist.rank, start + global_batch, dist.world_size)
@@ -99,7 +104,7 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 class _ObjectiveForward(nn.Module):
     """The model's forward under an objective, as one module call (what DDP wraps)."""
 
-    def __init__(self, sam: nn.Module, objective: SegmentationObjective):
+    def __init__(self, sam: nn.Module, objective: SegmentationObjective | MaskedImageObjective):
         super().__init__()
         self.sam = sam
         self.objective = objective
@@ -119,7 +124,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        objective: SegmentationObjective,
+        objective: SegmentationObjective | MaskedImageObjective,  # the latter: PretrainTrainer
         settings: LoopSettings,
         train_item: Callable[[int, int], dict[str, Any]],
         num_train: int,
@@ -155,7 +160,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
         self.scheduler = build_scheduler(self.optimizer, settings.steps, settings.warmup_steps, settings.schedule)
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
-        self.cache = EmbeddingCache(model.image_encoder) if settings.use_cache else None
+        self.cache = EmbeddingCache(model.get_submodule("image_encoder")) if settings.use_cache else None
         self.layout = RunLayout(run_dir)
         self.log = MetricsLog(self.layout.metrics_path, enabled=dist.is_main,
                               tensorboard=self.layout.tensorboard_dir if settings.tensorboard else None)
@@ -278,8 +283,9 @@ class Trainer:
         """Validation Dice as `samtune eval` computes it (`samtune.evaluation.mean_dice`): per
         class the mean over validation slices, both-empty slices scoring 1, then the mean
         over classes; NaN when nothing could be scored."""
+        assert isinstance(self.objective, SegmentationObjective)  # PretrainTrainer validates its own way
         train_mode(self.core, False)
-        pairs = []
+        pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (prediction, truth) per slice
         for item in self.val_items:
             batch = to_device(collate([item]), self.device)
             with self._autocast():

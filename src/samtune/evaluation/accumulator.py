@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -160,9 +161,9 @@ class MetricAccumulator:
             for name in METRIC_NAMES:
                 per_metric[name].append(getattr(m, name))
             both_empty[c] = both_empty.get(c, 0) + (m.gt_voxels == 0 and m.pred_voxels == 0)
-        per_class: dict[int, dict[str, object]] = {}
+        per_class: dict[int, dict[str, Any]] = {}
         for c in sorted(values):
-            entry: dict[str, object] = {
+            entry: dict[str, Any] = {  # JSON-like: names, counts, per-metric summaries
                 "name": self.class_names.get(c, ""),
                 "n_cases": len(values[c]["dice"]),
                 "n_both_empty": both_empty[c],
@@ -196,5 +197,5 @@ def mean_dice(
         for c, dice in class_dice(pred, gt, classes, both_empty).items():
             per_class[c].append(dice)
     means = [summarize_values(v)["mean"] for v in per_class.values()]
-    means = [m for m in means if m is not None]
-    return float(np.mean(means)) if means else None
+    scored = [m for m in means if m is not None]
+    return float(np.mean(scored)) if scored else None

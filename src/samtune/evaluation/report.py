@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from samtune.atomic import atomic_path
 from samtune.evaluation.accumulator import PER_CASE_COLUMNS
@@ -55,14 +56,14 @@ def _cell(stats: Mapping[str, object]) -> str:
     return text + (f" (+{', '.join(left_out)})" if left_out else "")
 
 
-def format_summary_table(summary: Mapping[str, object]) -> str:
+def format_summary_table(summary: Mapping[str, Any]) -> str:
     """Mean ± std per class and metric, one line per class, then notes on counts."""
     unit = summary.get("distance_unit", "mm")
     tolerances = summary.get("nsd_tolerance", {})
     tol_values = sorted({t for t in tolerances.values() if t is not None})
     tol_text = "/".join(f"{t:g}" for t in tol_values)
     headers = {**_HEADERS, "hd95": f"HD95 ({unit})", "nsd": f"NSD@{tol_text}{unit}"}
-    classes: Mapping[int, Mapping[str, object]] = summary["classes"]
+    classes: Mapping[int, Mapping[str, Any]] = summary["classes"]
     lines = [["class", "cases", *(headers[m] for m in METRIC_NAMES)]]
     notes = []
     for label, entry in classes.items():

@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from samtune.inference.precision import resolve_precision
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
+    from samtune.models.interface import SegmentationModel
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 INSTALL_HINT = "pip install 'samtune[onnx]'"
@@ -124,7 +125,7 @@ class OnnxSam:
 class Bf16Sam:
     """A torch `Sam` run under bf16 autocast; outputs come back as float32."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+    def __init__(self, model: SegmentationModel, device: torch.device) -> None:
         self.model, self.device_type = model, torch.device(device).type
         self.image_size, self.normalization = model.image_size, model.normalization
         self.num_mask_outputs = model.num_mask_outputs
@@ -194,7 +195,7 @@ def cache_root() -> Path:
 
 def cached_export(predictor: Predictor, source: str) -> Path:
     """The ONNX export of a torch predictor's weights, made once into the cache folder."""
-    digest = weights_sha256(predictor.model)
+    digest = weights_sha256(cast(torch.nn.Module, predictor.model))  # a torch-backed predictor
     key = hashlib.sha256(f"{digest}:{predictor.mode}:{FORMAT_VERSION}:{torch.__version__}".encode()).hexdigest()
     folder = cache_root() / "onnx" / key[:24]
     if (folder / MANIFEST).is_file():

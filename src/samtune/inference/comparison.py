@@ -58,6 +58,7 @@ def comparison_figure(
     matplotlib.use("Agg")
     import matplotlib.patches as patches
     import matplotlib.pyplot as plt
+    from matplotlib.artist import Artist
 
     shown, note = radiological_slice(image, geometry, axis)
     height, width = shown.shape[:2]
@@ -81,7 +82,7 @@ def comparison_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     names = [class_name] if isinstance(class_name, str) else list(class_name)
-    handles = [patches.Patch(facecolor=PALETTE[i % len(PALETTE)] / 255, edgecolor=PALETTE[i % len(PALETTE)] / 255,
+    handles: list[Artist] = [patches.Patch(facecolor=PALETTE[i % len(PALETTE)] / 255, edgecolor=PALETTE[i % len(PALETTE)] / 255,
                              label=f"{i + 1} {name}" if len(names) > 1 else name) for i, name in enumerate(names)]
     if box is not None:
         handles.append(patches.Patch(fill=False, edgecolor="yellow", linestyle="--", label="prompt box"))

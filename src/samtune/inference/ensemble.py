@@ -149,9 +149,9 @@ class Ensemble:
         classes = len(self.class_names)
         qc = Disagreement(self.variants, classes)
         if loaded.spatial_ndim == 2:
-            (mean,), (variant_labels,) = self.slice_probabilities([loaded.array])
+            (mean,), (image_variants,) = self.slice_probabilities([loaded.array])
             labels = mean.argmax(0).astype(np.uint8)
-            qc.update(variant_labels, labels)
+            qc.update(image_variants, labels)
             self.last_disagreement = qc.score()
             return CaseResult(LoadedImage(labels, loaded.geometry, loaded.path), mean if probabilities else None,
                               self.last_disagreement, self.variants)

@@ -54,9 +54,9 @@ def montage(volume: np.ndarray, labels: np.ndarray, axis: int = 0, tiles: int = 
     rows = -(-len(panels) // columns)
     height, width = panels[0].shape[:2]
     grid = np.zeros((rows * height, columns * width, 3), dtype=np.uint8)
-    for position, panel in enumerate(panels):
+    for position, pixels in enumerate(panels):
         row, col = divmod(position, columns)
-        grid[row * height : (row + 1) * height, col * width : (col + 1) * width] = panel
+        grid[row * height : (row + 1) * height, col * width : (col + 1) * width] = pixels
     if note:
         strip = Image.new("RGB", (grid.shape[1], NOTE_HEIGHT))
         ImageDraw.Draw(strip).text((3, 1), note, fill=(200, 200, 200))

@@ -28,12 +28,13 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor, nn
 
 from samtune.atomic import atomic_path
+from samtune.models.sam import Sam
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
@@ -54,7 +55,7 @@ class DecoderGraph(nn.Module):
     the order the torch prompt encoder uses (points first, then box corners).
     """
 
-    def __init__(self, sam: nn.Module) -> None:
+    def __init__(self, sam: Sam) -> None:
         super().__init__()
         self.prompt_encoder = sam.prompt_encoder
         self.mask_decoder = sam.mask_decoder
@@ -65,8 +66,8 @@ class DecoderGraph(nn.Module):
         labels = point_labels[..., None]
         tokens = encoder.pe_layer.forward_with_coords(point_coords + 0.5, encoder.input_image_size)
         tokens = torch.where(labels == -1, encoder.not_a_point_embed.weight, tokens)
-        for label, embedding in enumerate(encoder.point_embeddings):  # 0 bg, 1 fg, 2/3 box corners
-            tokens = tokens + (labels == label).to(tokens.dtype) * embedding.weight
+        for label in range(len(encoder.point_embeddings)):  # 0 bg, 1 fg, 2/3 box corners
+            tokens = tokens + (labels == label).to(tokens.dtype) * encoder.point_embedding(label)
         has_mask = has_mask_input.reshape(-1, 1, 1, 1)
         dense = (has_mask * encoder.mask_downscaling(mask_input)
                  + (1 - has_mask) * encoder.no_mask_embed.weight.reshape(1, -1, 1, 1))
@@ -82,7 +83,7 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def example_inputs(sam: nn.Module, batch: int = 2, points: int = 3) -> dict[str, Tensor]:
+def example_inputs(sam: Sam, batch: int = 2, points: int = 3) -> dict[str, Tensor]:
     """Decoder inputs of the right shapes (used to trace the graph and to test it)."""
     channels, (h, w) = sam.mask_decoder.transformer_dim, sam.prompt_encoder.image_embedding_size
     size = sam.image_size
@@ -96,7 +97,7 @@ def example_inputs(sam: nn.Module, batch: int = 2, points: int = 3) -> dict[str,
     }
 
 
-def graph_bytes(sam: nn.Module) -> tuple[bytes, bytes]:
+def graph_bytes(sam: Sam) -> tuple[bytes, bytes]:
     """(encoder, decoder) ONNX graphs of a `Sam`, serialised, on the CPU in fp32."""
     import warnings
 
@@ -104,15 +105,17 @@ def graph_bytes(sam: nn.Module) -> tuple[bytes, bytes]:
     encoder_buffer, decoder_buffer = io.BytesIO(), io.BytesIO()
     images = torch.zeros(1, 3, sam.image_size, sam.image_size)
     inputs = example_inputs(sam)
+    # The two type: ignore[arg-type] below: torch's hint for `f` names paths only, while the
+    # legacy exporter also writes to a file object such as this BytesIO.
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: checked by the parity test
         torch.onnx.export(
-            sam.image_encoder, (images,), encoder_buffer, dynamo=False, opset_version=OPSET,
+            sam.image_encoder, (images,), encoder_buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
             input_names=["images"], output_names=["embeddings"],
             dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
         )
         torch.onnx.export(
-            DecoderGraph(sam), tuple(inputs.values()), decoder_buffer, dynamo=False, opset_version=OPSET,
+            DecoderGraph(sam), tuple(inputs.values()), decoder_buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
             input_names=list(inputs), output_names=["masks", "iou"],
             dynamic_axes={"embeddings": {0: "batch"}, "point_coords": {0: "batch", 1: "points"},
                           "point_labels": {0: "batch", 1: "points"}, "mask_input": {0: "batch"},
@@ -124,7 +127,7 @@ def graph_bytes(sam: nn.Module) -> tuple[bytes, bytes]:
 def manifest_for(predictor: Predictor, source: str, weights_digest: str,
                  encoder: bytes, decoder: bytes) -> dict:
     """The manifest of an export (see the module doc)."""
-    model = predictor.model
+    model = cast(Sam, predictor.model)  # a torch-backed SAM predictor (see export_onnx)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -166,8 +169,9 @@ def export_onnx(predictor: Predictor, out_dir: str | Path, source: str, overwrit
     check_output_folder(out_dir, overwrite=overwrite, flag="--onnx")
     for name in (ENCODER_FILE, DECODER_FILE, MANIFEST):
         check_output_file(out_dir / name, overwrite=overwrite, flag="--onnx")
-    encoder, decoder = graph_bytes(predictor.model)
-    manifest = manifest_for(predictor, source, weights_sha256(predictor.model), encoder, decoder)
+    sam = cast(Sam, predictor.model)  # a torch-backed SAM predictor (see Args)
+    encoder, decoder = graph_bytes(sam)
+    manifest = manifest_for(predictor, source, weights_sha256(sam), encoder, decoder)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, payload in ((ENCODER_FILE, encoder), (DECODER_FILE, decoder)):
         with atomic_path(out_dir / name) as tmp:

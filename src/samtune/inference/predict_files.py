@@ -102,7 +102,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
     """Check every input (exists, known format, unique name) and output (free, or overwrite)."""
     if not inputs:
         raise UserError("give at least one input image, volume or DICOM folder")
-    plans, seen = [], {}
+    plans: list[PlannedOutput] = []
+    seen: dict[str, Path] = {}  # output name -> input
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
@@ -244,6 +245,7 @@ def _read_ahead(paths: Sequence[Path]) -> Iterator[LoadedImage]:
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = reader.submit(read, paths[0]) if paths else None
         for position in range(len(paths)):
+            assert pending is not None  # submitted for every position before the last
             image = pending.result()
             pending = reader.submit(read, paths[position + 1]) if position + 1 < len(paths) else None
             yield image

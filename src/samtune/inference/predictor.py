@@ -17,22 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
-from torch import nn
 
 from samtune.data.geometry import LoadedImage
 from samtune.data.preprocess import ResizePad, intensity_range, prepare_image
 from samtune.errors import UserError
 from samtune.inference.prompted import check_prompts
+from samtune.models.interface import SegmentationModel
 from samtune.runs import RunDir
 
 
 @dataclass
 class Predictor:
-    model: nn.Module
+    model: SegmentationModel  # a torch Sam / UNetSegmenter, or an ONNX / bf16 backend (inference.backends)
     mode: str  # "automatic" (no prompt, one channel per class) or "prompted"
     class_names: tuple[str, ...] = ("foreground",)
     window: tuple[float, float] | None = None
@@ -47,8 +47,8 @@ class Predictor:
         """Zero-shot prompted predictor from a registered model (packaged or given weights)."""
         from samtune.models.registry import create_model
 
-        model = create_model(name, checkpoint=checkpoint, pretrained=True, device=device)
-        return cls(model.eval(), "prompted", device=torch.device(device))
+        model = create_model(name, checkpoint=checkpoint, pretrained=True, device=device).eval()
+        return cls(cast(SegmentationModel, model), "prompted", device=torch.device(device))  # registered models fit it
 
     @classmethod
     def from_run(cls, run_dir: str | Path | RunDir, device: str = "cpu") -> Predictor:

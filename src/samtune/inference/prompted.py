@@ -6,15 +6,18 @@ Coordinates are pixels of the ORIGINAL image, x to the right (columns) and y dow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from samtune.errors import UserError
 
 
 def check_prompts(
-    shape: tuple[int, int],
-    box: tuple[float, float, float, float] | None,
-    points: list[tuple[float, float]] | None,
+    shape: tuple[int, ...],
+    box: Sequence[float] | None,
+    points: Sequence[Sequence[float]] | None,
 ) -> None:
-    """Raise UserError for a box or point that is not inside an image of `shape` (H, W)."""
+    """Raise UserError for a box (x0, y0, x1, y1) or point (x, y) that is not inside an
+    image of `shape` (H, W)."""
     height, width = shape
     if box is None and not points:
         raise UserError("give a prompt: --box X0 Y0 X1 Y1 and/or --point X Y")

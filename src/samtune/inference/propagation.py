@@ -55,8 +55,8 @@ class SlicePrompt:
     (x = column, y = row), and the class value ``label`` written where it is found."""
 
     slice: int
-    box: tuple[float, float, float, float] | None = None
-    points: tuple[tuple[float, float], ...] | None = None
+    box: tuple[float, ...] | None = None  # 4 values
+    points: tuple[tuple[float, ...], ...] | None = None  # 2 values each
     point_labels: tuple[int, ...] | None = None
     label: int = 1
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence, cast
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ import torch
 from samtune.data.case_io import read_case, select_channels
 from samtune.data.geometry import LoadedImage
 from samtune.data.labels import LabelMap, parse_label_spec, require_integer_labels
-from samtune.data.prompts import PromptConfig, prompts_from_mask
+from samtune.data.prompts import PromptConfig, PromptKind, prompts_from_mask
 from samtune.data.sources import Case, Source, load_source
 from samtune.errors import DataError, UserError
 from samtune.evaluation.accumulator import MetricAccumulator
@@ -40,6 +40,9 @@ from samtune.inference.predictor import Predictor
 from samtune.inference.volume import batches, default_batch_size
 from samtune.outputs import check_outputs_in
 from samtune.runs import RunDir, RunSettings
+
+if TYPE_CHECKING:
+    from samtune.inference.ensemble import Ensemble
 
 SPLITS = ("train", "val")
 PROMPT_PROTOCOL = "ground truth: one prompt per class per slice, tight box / 5 inner points (see samtune.inference.run_eval)"
@@ -116,7 +119,8 @@ def run_label_map(config: RunSettings, source: Source, spec: str | None = None) 
 
 def ground_truth_prompt_config(kind: str) -> PromptConfig:
     """The evaluation protocol's prompts (module docstring): whole class, tight box."""
-    return replace(PromptConfig.study(kind), per="class", max_regions=None, box_jitter=0.0)
+    # `kind` is a run's prompt kind, checked when its config was loaded.
+    return replace(PromptConfig.study(cast(PromptKind, kind)), per="class", max_regions=None, box_jitter=0.0)
 
 
 @torch.inference_mode()
@@ -169,7 +173,7 @@ def predict_from_ground_truth(
     return labels
 
 
-def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap | Sequence[LabelMap],
+def _eval_cases(predictor: Predictor | Ensemble, cases: Sequence[Case], labels: LabelMap | Sequence[LabelMap],
                 channels: tuple[int, ...] | None, batch_size: int | None, collapse: bool = False) -> Iterator[EvalCase]:
     """Predicted and true labels per case; `labels` is one map or one per case. With `collapse`
     (a prompted multi-source run, whose one class is "target") every class is prompted on its
@@ -188,8 +192,9 @@ def _eval_cases(predictor: Predictor, cases: Sequence[Case], labels: LabelMap | 
             else:
                 pred = predictor.predict_image(image.array)
         else:
+            assert isinstance(predictor, Predictor)  # ensembles are automatic
             pred = predict_from_ground_truth(predictor, image, gt, predictor.axis, batch_size, seed=(0, position))
-        if hasattr(predictor, "qc_rows"):  # an ensemble: its disagreement on this case
+        if not isinstance(predictor, Predictor):  # an ensemble: its disagreement on this case
             predictor.qc_rows.append({"case": case.case_id, "disagreement": f"{predictor.last_disagreement:.6f}",
                                       "variants": predictor.variants, "output": None})
         if pred.shape != gt.shape:  # a bug, never a user error: evaluation must not drop slices
@@ -226,14 +231,14 @@ def evaluate_run(
     ``qc.csv`` (`samtune.inference.qc`) is written beside the reports.
     """
     ensemble_runs = None if isinstance(run_dir, (str, Path)) else [Path(r) for r in run_dir]
-    run_dir, out_dir = (ensemble_runs[0] if ensemble_runs else Path(run_dir)), Path(out_dir)
+    run_dir, out_dir = (ensemble_runs[0] if ensemble_runs else Path(cast("str | Path", run_dir))), Path(out_dir)
     names = [path.name for path in report_paths(out_dir)] + (["qc.csv"] if ensemble_runs else [])
     check_outputs_in(out_dir, names, overwrite)
     run = RunDir.open(run_dir)
     if ensemble_runs or tta:
         from samtune.inference.ensemble import Ensemble
 
-        predictor = Ensemble.from_runs(ensemble_runs or [run_dir], device=device, tta=tta)
+        predictor: Predictor | Ensemble = Ensemble.from_runs(ensemble_runs or [run_dir], device=device, tta=tta)
     else:
         predictor = Predictor.from_run(run, device=device)  # checks the run's files first
         predictor = predictor.with_backend(backend, precision, str(run_dir))  # torch | onnxruntime (issue 16)
@@ -261,24 +266,24 @@ def evaluate_run(
     unknown = [c for c in scored if not 1 <= c <= labels.num_classes]
     if unknown:
         raise UserError(f"--classes {unknown}: the run has classes 1..{labels.num_classes}")
-    names = dict(enumerate(predictor.class_names, start=1))
+    class_names = dict(enumerate(predictor.class_names, start=1))
     # Cases are read with the run's channels already selected (select_channels).
     selected = replace(predictor, channels=None)
     accumulator = evaluate_cases(
         _eval_cases(selected, cases, label_arg, predictor.channels, batch_size, collapse), classes=scored,
-        nsd_tolerance=nsd_tolerance, both_empty=both_empty, class_names=names,
-        distance_unit=distance_unit([c.mask for c in cases]),
+        nsd_tolerance=nsd_tolerance, both_empty=both_empty, class_names=class_names,
+        distance_unit=distance_unit([c.mask for c in cases if c.mask is not None]),  # all have one (above)
     )
     extra = {
         "run": str(run_dir), "data": described, "mode": predictor.mode, "axis": predictor.axis,
         "labels": labels.describe(),
         "prompts": PROMPT_PROTOCOL.replace("ground truth", f"ground truth ({predictor.prompt_kind})")
-        if predictor.mode == "prompted" else None,
+        if isinstance(predictor, Predictor) and predictor.mode == "prompted" else None,
     }
     if ensemble_runs or tta:
         extra.update(runs=[str(r) for r in (ensemble_runs or [run_dir])], tta=tta)
     table = write_report(accumulator, out_dir, extra)
-    if ensemble_runs or tta:
+    if not isinstance(selected, Predictor):  # an ensemble (runs or --tta)
         from samtune.inference.qc import write_qc_csv
 
         write_qc_csv(selected.qc_rows, out_dir / "qc.csv")

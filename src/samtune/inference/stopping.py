@@ -120,7 +120,8 @@ class Reference:
 
 def masked_embedding(embedding: torch.Tensor, mask_model_frame: torch.Tensor) -> torch.Tensor:
     """Mean of embedding [1, C, h, w] weighted by a [S, S] 0/1 mask in the model frame -> [C]."""
-    weights = F.adaptive_avg_pool2d(mask_model_frame[None, None].float(), embedding.shape[-2:])[0, 0]
+    grid = (embedding.shape[-2], embedding.shape[-1])  # (h, w)
+    weights = F.adaptive_avg_pool2d(mask_model_frame[None, None].float(), grid)[0, 0]
     total = weights.sum()
     if total <= 0:
         return torch.zeros(embedding.shape[1])

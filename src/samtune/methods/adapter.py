@@ -44,7 +44,7 @@ class Adapter(Delta):
     ) -> None:
         super().__init__(target)
         hidden = max(1, int(dim * HIDDEN_RATIO))
-        factory = {"device": reference.device, "dtype": reference.dtype}
+        factory: dict[str, Any] = {"device": reference.device, "dtype": reference.dtype}
         self.fc1 = nn.Linear(dim, hidden, **factory)
         self.fc2 = nn.Linear(hidden, dim, **factory)
         self.scale = scale

@@ -92,7 +92,7 @@ def tuned_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
     Base buffers never change: BatchNorm layers are kept in eval mode (`apply_strategy`).
     """
-    state = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    state: dict[str, Tensor] = {name: p for name, p in model.named_parameters() if p.requires_grad}
     container = getattr(model, TUNING_ATTR, None)
     if container is not None:
         state.update(container.state_dict(prefix=TUNING_PREFIX, keep_vars=True))

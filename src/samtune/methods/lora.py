@@ -39,12 +39,13 @@ class LoraBranch(Delta):
     """Low-rank update of output `channels` (None: all) of the Linear at `target`."""
 
     mergeable = True
+    channels: Tensor | None  # buffer: the target's output rows this branch updates (None: all)
 
     def __init__(
         self, target: str, linear: nn.Linear, channels: Tensor | None, rank: int, alpha: float, dropout: float
     ) -> None:
         super().__init__(target)
-        factory = {"device": linear.weight.device, "dtype": linear.weight.dtype}
+        factory: dict[str, Any] = {"device": linear.weight.device, "dtype": linear.weight.dtype}
         out = linear.out_features if channels is None else channels.numel()
         self.lora_A = nn.Parameter(torch.empty(rank, linear.in_features, **factory))
         self.lora_B = nn.Parameter(torch.zeros(out, rank, **factory))
@@ -75,7 +76,7 @@ class LoraBranch(Delta):
     def _low_rank(self, x: Tensor) -> Tensor:
         return F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
 
-    def hook(self, module: nn.Module, args: Any, kwargs: Any, output: Tensor) -> Tensor | None:
+    def hook(self, module: nn.Linear, args: Any, kwargs: Any, output: Tensor) -> Tensor | None:
         if self.merged:
             return None
         return self._add(output, self._low_rank(self.dropout(first_input(args, kwargs))))
@@ -90,6 +91,8 @@ class LoraBranch(Delta):
 class DoraBranch(LoraBranch):
     """LoRA with weight-decomposed magnitude on the branch's rows (see module docstring)."""
 
+    merged_norm: Tensor | None  # buffer: the row norms `fold` divided by (None before a fold)
+
     def __init__(self, target: str, linear: nn.Linear, channels: Tensor | None, **kwargs: Any) -> None:
         super().__init__(target, linear, channels, **kwargs)
         rows = self._rows(linear.weight.detach())
@@ -103,7 +106,7 @@ class DoraBranch(LoraBranch):
             updated = rows.detach().float() + self.delta_weight().detach().float()
             return updated.norm(dim=1)
 
-    def hook(self, module: nn.Module, args: Any, kwargs: Any, output: Tensor) -> Tensor | None:
+    def hook(self, module: nn.Linear, args: Any, kwargs: Any, output: Tensor) -> Tensor | None:
         if self.merged:
             return None
         x = self.dropout(first_input(args, kwargs))
@@ -140,10 +143,10 @@ class Lora(Method):
     summary = "low-rank updates of the q and v projections (layout-aware on fused qkv)"
     Options = LoraOptions
     mergeable = True
-    branch = LoraBranch
+    branch: type[LoraBranch] = LoraBranch
 
     def apply(self, model: nn.Module, components: Sequence[str], options: LoraOptions) -> None:
-        settings = {
+        settings: dict[str, Any] = {
             "rank": options.rank,
             "alpha": float(options.alpha if options.alpha is not None else options.rank),
             "dropout": options.dropout,

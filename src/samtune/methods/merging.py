@@ -8,6 +8,8 @@ gradient until `unmerge`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -35,7 +37,7 @@ def merge(model: nn.Module) -> nn.Module:
     """Fold every LoRA/DoRA update into its target weight, in place."""
     for delta in _mergeable_deltas(model):
         if not delta.merged:
-            weight = model.get_submodule(delta.target).weight
+            weight = cast(nn.Linear, model.get_submodule(delta.target)).weight  # LoRA targets are Linear
             weight.copy_(delta.fold(weight))
             delta.merged = True
     return model
@@ -46,7 +48,7 @@ def unmerge(model: nn.Module) -> nn.Module:
     """Undo `merge` (in reverse order, so branches sharing a weight unwind correctly)."""
     for delta in reversed(_mergeable_deltas(model)):
         if delta.merged:
-            weight = model.get_submodule(delta.target).weight
+            weight = cast(nn.Linear, model.get_submodule(delta.target)).weight  # LoRA targets are Linear
             weight.copy_(delta.unfold(weight))
             delta.merged = False
     return model

@@ -18,7 +18,7 @@ Fused qkv layouts (which output channels of ``attn.qkv`` are q, k and v):
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -30,10 +30,12 @@ def _is_linear(module: object) -> bool:
     return isinstance(module, nn.Linear)
 
 
-def encoder_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+# Blocks and attentions are found by their attribute names (the module doc), in ViT and
+# TinyViT classes alike, so they are typed Any: their `attn.qkv`, `mlp`, `q_proj`... were checked here.
+def encoder_blocks(model: nn.Module) -> list[tuple[str, Any]]:
     """(path from the model root, block) for every image-encoder transformer block."""
     found = []
-    for name, module in model.image_encoder.named_modules():
+    for name, module in model.get_submodule("image_encoder").named_modules():
         attn = getattr(module, "attn", None)
         if (
             isinstance(attn, nn.Module)
@@ -43,32 +45,32 @@ def encoder_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
             found.append((f"image_encoder.{name}", module))
     if not found:
         raise UserError(
-            f"{type(model.image_encoder).__name__}: no transformer blocks (attn.qkv + mlp) found "
+            f"{type(model.get_submodule('image_encoder')).__name__}: no transformer blocks (attn.qkv + mlp) found "
             "in the image encoder; adapters and LoRA need SAM ViT or TinyViT encoders"
         )
     return found
 
 
-def decoder_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def decoder_blocks(model: nn.Module) -> list[tuple[str, Any]]:
     """(path, block) for every two-way transformer block of the mask decoder."""
     parts = ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token", "mlp")
     return [
         (f"mask_decoder.{name}", module)
-        for name, module in model.mask_decoder.named_modules()
+        for name, module in model.get_submodule("mask_decoder").named_modules()
         if all(isinstance(getattr(module, part, None), nn.Module) for part in parts)
     ]
 
 
-def decoder_attentions(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def decoder_attentions(model: nn.Module) -> list[tuple[str, Any]]:
     """(path, attention) for every attention module of the mask decoder, forward order."""
     return [
         (f"mask_decoder.{name}", module)
-        for name, module in model.mask_decoder.named_modules()
+        for name, module in model.get_submodule("mask_decoder").named_modules()
         if all(_is_linear(getattr(module, p, None)) for p in ("q_proj", "k_proj", "v_proj", "out_proj"))
     ]
 
 
-def qkv_channels(attn: nn.Module, path: str = "attn") -> dict[str, Tensor]:
+def qkv_channels(attn: Any, path: str = "attn") -> dict[str, Tensor]:
     """Output channels of ``attn.qkv`` holding q, k and v (long tensors, head order).
 
     TinyViT attention is recognised by its `key_dim` and `d` attributes (per-head
@@ -102,8 +104,8 @@ def qkv_channels(attn: nn.Module, path: str = "attn") -> dict[str, Tensor]:
 
 
 def select_blocks(
-    blocks: list[tuple[str, nn.Module]], selection: Sequence[int] | None
-) -> list[tuple[str, nn.Module]]:
+    blocks: list[tuple[str, Any]], selection: Sequence[int] | None
+) -> list[tuple[str, Any]]:
     """The blocks at the indices in `selection` (None: all); negative indices count from the end."""
     if selection is None:
         return blocks

@@ -44,7 +44,8 @@ from samtune.methods.options import MethodOptions, changed_options
 from samtune.methods.registry import get_method, list_methods
 from samtune.methods.tuning import keep_in_eval
 
-COMPONENTS: dict[str, tuple[str, ...]] = {
+Component = Literal["decoder", "encoder+decoder"]
+COMPONENTS: dict[Component, tuple[str, ...]] = {
     "decoder": ("mask_decoder",),
     "encoder+decoder": ("image_encoder", "mask_decoder"),
 }
@@ -62,7 +63,7 @@ class Strategy:
     """What to fine-tune and how. `backbone` is a registered model name."""
 
     backbone: str
-    component: Literal["decoder", "encoder+decoder"] = "decoder"
+    component: Component = "decoder"
     method: str = "full"
     # The method's own `Options` instance; a mapping or a `MethodOptions` is converted to it,
     # strictly (an option the method does not take is a ConfigError).
@@ -195,7 +196,7 @@ def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
 
     `prefix` is the module's path from the model root.
     """
-    skip = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
+    skip: frozenset[str] = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
     for name, param in module.named_parameters(prefix=prefix):
         if name not in skip:
             param.requires_grad_(True)

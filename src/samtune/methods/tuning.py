@@ -22,12 +22,13 @@ Merging a LoRA/DoRA delta writes into the base weight and silences its hook.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
 
 from torch import Tensor, nn
 
 TUNING_ATTR = "tuning"
 TUNING_PREFIX = TUNING_ATTR + "."
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class Delta(nn.Module):
@@ -62,9 +63,9 @@ def first_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
     raise TypeError(f"cannot tell the input tensor among keyword arguments {sorted(kwargs)}")
 
 
-def attach(model: nn.Module, path: str, name: str, delta: nn.Module) -> nn.Module:
+def attach(model: nn.Module, path: str, name: str, delta: ModuleT) -> ModuleT:
     """Store `delta` at ``tuning.<path>.<name>``, creating the container levels."""
-    node = getattr(model, TUNING_ATTR, None)
+    node: Any = getattr(model, TUNING_ATTR, None)  # nested nn.ModuleDicts
     if node is None:
         node = nn.ModuleDict()
         setattr(model, TUNING_ATTR, node)

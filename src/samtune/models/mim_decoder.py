@@ -14,6 +14,8 @@ embeddings, and S must be a multiple of m.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -23,7 +25,7 @@ from samtune.errors import ConfigError
 
 def patch_embed_geometry(encoder: nn.Module) -> tuple[int, int, bool]:
     """(stride in pixels, channels, channels_last) of the encoder's patch-embedding output."""
-    embed = encoder.patch_embed
+    embed: Any = encoder.patch_embed  # ViT's or TinyViT's PatchEmbed, told apart by attribute names
     if hasattr(embed, "proj"):  # SAM ViT: [B, H/p, W/p, C]
         return int(embed.proj.stride[0]), int(embed.proj.out_channels), True
     # TinyViT: two Conv2dBN of stride 1 (LiteMedSAM) or 2 (MobileSAM): [B, C, H/r, W/r]
@@ -77,7 +79,8 @@ class MaskedImageModel(nn.Module):
         self.embed_stride, embed_dim, self.channels_last = patch_embed_geometry(image_encoder)
         self.mask_token = nn.Parameter(torch.zeros(embed_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        out_chans = [m for m in image_encoder.neck if isinstance(m, nn.Conv2d)][-1].out_channels
+        neck = cast(nn.Sequential, image_encoder.neck)  # both encoder families end in an nn.Sequential neck
+        out_chans = [m for m in neck if isinstance(m, nn.Conv2d)][-1].out_channels
         if image_size % embedding_size:
             raise ConfigError(f"image size {image_size} is not a multiple of the embedding grid {embedding_size}")
         self.out_stride = image_size // embedding_size
@@ -87,7 +90,7 @@ class MaskedImageModel(nn.Module):
         )
         self._mask: Tensor | None = None
         # The token goes in right after the patch embedding, before positions are added.
-        image_encoder.patch_embed.register_forward_hook(self._insert_mask_token)
+        image_encoder.get_submodule("patch_embed").register_forward_hook(self._insert_mask_token)
 
     def _insert_mask_token(self, module: nn.Module, inputs: tuple, output: Tensor) -> Tensor | None:
         if self._mask is None:

@@ -10,6 +10,7 @@ embedding), in the same padded frame.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,8 @@ class PositionEmbeddingRandom(nn.Module):
     Positions are mapped to [-1, 1], projected by a fixed Gaussian matrix [2, F] and
     encoded as ``[sin(2 pi p), cos(2 pi p)]``.
     """
+
+    positional_encoding_gaussian_matrix: Tensor  # buffer [2, F]
 
     def __init__(self, num_pos_feats: int = 64, scale: float | None = None) -> None:
         super().__init__()
@@ -79,8 +82,8 @@ class PromptEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
-        self.image_embedding_size = tuple(image_embedding_size)
-        self.input_image_size = tuple(input_image_size)
+        self.image_embedding_size = cast(tuple[int, int], tuple(image_embedding_size))
+        self.input_image_size = cast(tuple[int, int], tuple(input_image_size))
         self.pe_layer = PositionEmbeddingRandom(embed_dim // 2)
         # 0: background point, 1: foreground point, 2: box top-left, 3: box bottom-right.
         self.point_embeddings = nn.ModuleList(nn.Embedding(1, embed_dim) for _ in range(4))
@@ -98,6 +101,10 @@ class PromptEncoder(nn.Module):
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
 
+    def point_embedding(self, label: int) -> Tensor:
+        """[1, C] learned embedding of point label 0..3 (background, foreground, box corners)."""
+        return cast(nn.Embedding, self.point_embeddings[label]).weight  # a ModuleList of nn.Embedding
+
     def get_dense_pe(self) -> Tensor:
         """Positional encoding of the image-embedding grid: [1, C, h, w]."""
         return self.pe_layer(self.image_embedding_size).unsqueeze(0)
@@ -112,15 +119,15 @@ class PromptEncoder(nn.Module):
         embedding = self.pe_layer.forward_with_coords(coords, self.input_image_size)
         labels = labels[..., None]
         embedding = torch.where(labels == LABEL_PAD, self.not_a_point_embed.weight, embedding)
-        embedding = embedding + (labels == LABEL_BACKGROUND) * self.point_embeddings[0].weight
-        embedding = embedding + (labels == LABEL_FOREGROUND) * self.point_embeddings[1].weight
+        embedding = embedding + (labels == LABEL_BACKGROUND) * self.point_embedding(0)
+        embedding = embedding + (labels == LABEL_FOREGROUND) * self.point_embedding(1)
         return embedding
 
     def _embed_boxes(self, boxes: Tensor) -> Tensor:
         """[B, 4] (x0, y0, x1, y1) pixels -> [B, 2, C] corner tokens."""
         corners = boxes.to(torch.float32).reshape(-1, 2, 2) + 0.5
         embedding = self.pe_layer.forward_with_coords(corners, self.input_image_size)
-        corner_embed = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])
+        corner_embed = torch.cat([self.point_embedding(2), self.point_embedding(3)])
         return embedding + corner_embed
 
     def _batch_size(

@@ -12,7 +12,7 @@ import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from torch import nn
 from samtune.errors import UserError
 from samtune.models.checkpoint import load_weights, read_state_dict
 from samtune.models.run_weights import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from samtune.data.intensity import Normalization
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class ModelSpec:
     architecture: str  # short description, e.g. "SAM ViT-B"
     family: str  # "sam_vit" or "tiny_vit": decides LoRA layouts and checkpoint filters
     image_size: int
-    normalization: str  # "imagenet" (mean/std on 0..255) or "minmax" ([0, 1])
+    normalization: Normalization  # "imagenet" (mean/std on 0..255) or "minmax" ([0, 1])
     builder: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
     weights: WeightsInfo = WeightsInfo("none")
@@ -91,6 +94,13 @@ def default_checkpoint(spec: ModelSpec) -> Path | None:
     return None
 
 
+def _record(model: nn.Module, **facts: Any) -> None:
+    """Note how a model was built as plain attributes (``spec``, ``build_overrides``,
+    ``checkpoint_path``); readers use getattr, since models from elsewhere lack them."""
+    for name, value in facts.items():
+        setattr(model, name, value)
+
+
 def create_model(
     name: str,
     checkpoint: str | Path | None = None,
@@ -115,7 +125,7 @@ def create_model(
     if device is not None and torch.device(device).type == "meta":
         with torch.device("meta"):
             model = spec.builder(**kwargs)
-        model.spec = spec
+        _record(model, spec=spec)
         return model
     path = None
     if pretrained is not False:
@@ -128,11 +138,11 @@ def create_model(
         )
     state = read_state_dict(path) if path is not None else None  # a bad file fails before the build
     model = spec.builder(**kwargs)
-    model.spec = spec
-    model.build_overrides = dict(overrides)  # recorded with tuning weights to rebuild the model
+    _record(model, spec=spec)
+    _record(model, build_overrides=dict(overrides))  # recorded with tuning weights to rebuild the model
     if state is not None:
         load_weights(model, state, source=str(path))
-    model.checkpoint_path = str(path) if path is not None else None
+    _record(model, checkpoint_path=str(path) if path is not None else None)
     if device is not None:
         model.to(device)
     return model

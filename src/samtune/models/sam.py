@@ -11,11 +11,15 @@ same frame, as logits.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, cast
 
 from torch import Tensor, nn
 
 from samtune.models.mask_decoder import MaskDecoder
 from samtune.models.prompt_encoder import PromptEncoder
+
+if TYPE_CHECKING:
+    from samtune.data.intensity import Normalization
 
 NORMALIZATIONS = ("imagenet", "minmax")
 
@@ -57,7 +61,7 @@ class Sam(nn.Module):
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
         self.image_size = image_size
-        self.normalization = normalization
+        self.normalization = cast("Normalization", normalization)  # checked above
 
     @property
     def num_mask_outputs(self) -> int:

@@ -31,6 +31,7 @@ load strictly. The attention-bias index table is a non-persistent buffer, as in 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -82,9 +83,11 @@ class Conv2dBN(nn.Module):
         if self.bn.training:
             return self.bn(self.c(x))
         # Eval-mode BatchNorm is a per-channel affine map; fold it into the convolution.
-        scale = self.bn.weight * torch.rsqrt(self.bn.running_var + self.bn.eps)
+        # BatchNorm2d keeps running statistics by default (track_running_stats), so they are tensors.
+        running_mean, running_var = cast(Tensor, self.bn.running_mean), cast(Tensor, self.bn.running_var)
+        scale = self.bn.weight * torch.rsqrt(running_var + self.bn.eps)
         weight = self.c.weight * scale[:, None, None, None]
-        bias = self.bn.bias - self.bn.running_mean * scale
+        bias = self.bn.bias - running_mean * scale
         return F.conv2d(x, weight, bias, self.c.stride, self.c.padding, 1, self.c.groups)
 
 
@@ -174,6 +177,8 @@ class WindowAttention(nn.Module):
     Attributes used by adapters: `num_heads`, `key_dim` (q/k channels per head) and `d`
     (v channels per head); see the module docstring for the fused qkv layout.
     """
+
+    attention_bias_idxs: Tensor  # buffer [N, N] of offset indices into attention_biases
 
     def __init__(self, dim: int, num_heads: int, window_size: int) -> None:
         super().__init__()
@@ -358,7 +363,7 @@ class TinyViT(nn.Module):
         """Recompute each block's activations in backward instead of storing them."""
         self.grad_checkpointing = enabled
         for stage in self.layers:
-            stage.grad_checkpointing = enabled
+            cast(Stage, stage).grad_checkpointing = enabled
 
     def forward(self, images: Tensor) -> Tensor:
         if images.ndim != 4 or images.shape[1] != self.in_chans:

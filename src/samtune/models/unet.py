@@ -17,6 +17,7 @@ import torch
 from monai.networks.nets import DynUNet
 from torch import Tensor, nn
 
+from samtune.data.intensity import Normalization
 from samtune.errors import UserError
 from samtune.models.unet_plan import BASE_FILTERS, plan_unet
 
@@ -33,7 +34,7 @@ class UNetSegmenter(nn.Module):
         normalization: intensity convention of the inputs ("minmax": [0, 1]).
     """
 
-    def __init__(self, unet: nn.Module, image_size: int, num_classes_out: int, normalization: str = "minmax"):
+    def __init__(self, unet: nn.Module, image_size: int, num_classes_out: int, normalization: Normalization = "minmax"):
         super().__init__()
         self.image_encoder = unet
         self.prompt_encoder = nn.Module()  # no prompts: kept so generic code sees the SAM layout
@@ -70,7 +71,7 @@ def build_unet(
     strides: list[list[int]] | None = None,
     filters: list[int] | None = None,
     base_filters: int = BASE_FILTERS,
-    normalization: str = "minmax",
+    normalization: Normalization = "minmax",
     grad_checkpointing: bool = False,
 ) -> UNetSegmenter:
     """A DynUNet for S x S inputs with ``num_multimask_outputs`` output channels.

@@ -11,7 +11,7 @@ from torch import nn
 
 from samtune.assets import LITE_MEDSAM_SHA256, lite_medsam_checkpoint
 from samtune.models.builders import build_sam_vit_variant
-from samtune.models.builders_tinyvit import build_tiny_vit_sam
+from samtune.models.builders_tinyvit import TinyVitVariant, build_tiny_vit_sam
 from samtune.models.mask_decoder import MaskDecoder
 from samtune.models.prompt_encoder import PromptEncoder
 from samtune.models.registry import ModelSpec, WeightsInfo, register_model
@@ -37,7 +37,7 @@ def _sam_vit(
 
 
 def _tiny_vit_sam(
-    variant: str, image_size: int | None = None, num_multimask_outputs: int = 3, grad_checkpointing: bool = False
+    variant: TinyVitVariant, image_size: int | None = None, num_multimask_outputs: int = 3, grad_checkpointing: bool = False
 ) -> nn.Module:
     native = 1024 if variant == "mobile_sam" else 256
     if image_size not in (None, native):
@@ -45,7 +45,7 @@ def _tiny_vit_sam(
     return build_tiny_vit_sam(variant, num_multimask_outputs=num_multimask_outputs, grad_checkpointing=grad_checkpointing)
 
 
-def _decoder_parts(dim: int, grid: int, image_size: int, num_multimask_outputs: int) -> tuple[nn.Module, nn.Module]:
+def _decoder_parts(dim: int, grid: int, image_size: int, num_multimask_outputs: int) -> tuple[PromptEncoder, MaskDecoder]:
     prompt_encoder = PromptEncoder(
         embed_dim=dim, image_embedding_size=(grid, grid), input_image_size=(image_size, image_size), mask_in_chans=4
     )

@@ -370,6 +370,7 @@ def _check_folds(config: StudyConfig, name: str, dataset: DatasetConfig) -> None
     """Cross-validation: at least 2 folds, at most one per patient group, no few-shot axis."""
     from samtune.data.sources import load_source
 
+    assert dataset.folds is not None  # called for datasets that set folds
     if config.shots:
         raise ConfigError(f"datasets.{name}.folds: cross-validation and the shots axis do not combine; drop one")
     if dataset.folds < 2:

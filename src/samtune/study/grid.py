@@ -19,6 +19,7 @@ import copy
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, cast
 
 from samtune.engine.config import TrainConfig
 from samtune.errors import ConfigError
@@ -31,6 +32,9 @@ from samtune.study.config import (
     apply_train_overrides,
     inits_for,
 )
+
+if TYPE_CHECKING:
+    from samtune.methods.strategy import Component
 
 
 @dataclass(eq=False)
@@ -134,7 +138,8 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
     train.model.checkpoint = _absolute((init.checkpoint if init else None) or backbone.checkpoint)
     if backbone.image_size is not None:
         train.model.image_size = backbone.image_size
-    train.strategy.component, train.strategy.method = component, method
+    # config.components were checked against COMPONENTS when the study config loaded
+    train.strategy.component, train.strategy.method = cast("Component", component), method
     try:  # refused before any cell runs, not when the cell trains
         get_method(method).load_options(train.strategy.options)
     except ConfigError as error:
@@ -142,7 +147,7 @@ def _train_config(config: StudyConfig, backbone: BackboneConfig, init: InitConfi
     train.run.seed = seed
     data = train.data
     if split_dir is None:
-        data.train, data.val = _absolute(dataset.train), _absolute(dataset.val)
+        data.train, data.val = cast(str, _absolute(dataset.train)), _absolute(dataset.val)  # train: checked set
     else:
         data.train = str(split_dir / "train.csv")
         data.val = str(split_dir / "val.csv") if dataset.val or dataset.folds else None
@@ -167,10 +172,11 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
         backbone = config.backbone(label)
         for fold in range(dataset.folds) if dataset.folds else [None]:
             if fold is not None:  # the same folds for every seed: seeds vary the training only
-                split_dir = out_dir / "splits" / dataset_name / f"folds{dataset.folds}" / f"fold{fold}"
+                split_dir: Path | None = out_dir / "splits" / dataset_name / f"folds{dataset.folds}" / f"fold{fold}"
             else:
                 split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
-            inner = product(inits_for(config, label), config.components, config.methods)
+            inner: Iterable[tuple[tuple[str | None, InitConfig | None], str, str]] = product(
+                inits_for(config, label), config.components, config.methods)
             if is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
                 inner = [((None, None), "encoder+decoder", "full")]
             for (init_name, init), component, method in inner:

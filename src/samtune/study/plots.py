@@ -127,9 +127,9 @@ def plot_dice_vs_parameters(aggregates: list[Aggregate], path: Path) -> None:
 def plot_dice_vs_shots(aggregates: list[Aggregate], path: Path) -> None:
     plt = _pyplot()
     shot_values = sorted({a.shots for a in aggregates if a.shots is not None})
-    positions = {s: i for i, s in enumerate(shot_values)}
+    positions: dict[int | None, int] = {s: i for i, s in enumerate(shot_values)}
     if any(a.shots is None for a in aggregates):
-        positions[None] = len(shot_values)  # type: ignore[index]
+        positions[None] = len(shot_values)
     labels = [str(s) for s in shot_values] + (["all"] if None in positions else [])
     datasets = list(dict.fromkeys(a.dataset for a in aggregates))
     strategies = list(dict.fromkeys(a.strategy for a in aggregates))

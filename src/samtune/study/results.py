@@ -152,6 +152,7 @@ def aggregate(cells: list[Cell], rows: list[dict[str, Any]]) -> list[Aggregate]:
         cell = members[0][0]
         done = [row for _, row in members if row["status"] == "done" and row["dice_mean"] is not None]
         dice = [row["dice_mean"] for row in done]
+        std: float | None  # over seeds or folds, else the one run's over cases
         if len(dice) >= 2:
             std, std_over = float(np.std(dice)), "seeds" if cell.fold is None else "folds"
         else:

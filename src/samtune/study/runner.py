@@ -160,6 +160,7 @@ def write_cell_split(config: StudyConfig, cell: Cell) -> None:
     if cell.fold is not None:  # cross-validation (samtune.data.folds; seed 0: one set of folds per dataset)
         from samtune.data.folds import write_fold
 
+        assert cell.folds is not None  # a cross-validation cell has both
         write_fold(source, cell.folds, cell.fold, cell.split_dir)
         return
     assert cell.shots is not None
@@ -385,7 +386,7 @@ class _Shared:
                     with self.lock:
                         write_cell_split(self.config, cell)
             except Exception as error:  # e.g. more shots than patients; the job reports its own errors
-                result = {"ok": False, "stage": "split", "error": describe_error(error),
+                result: dict[str, Any] = {"ok": False, "stage": "split", "error": describe_error(error),
                           "traceback": traceback.format_exc()}
             else:
                 job = cell_job(self.config, out_dir, cell, status)

@@ -69,8 +69,8 @@ def table_rows(aggregates: list[Aggregate], shots: int | None) -> tuple[list[str
     by_key = {(a.strategy, a.dataset): a for a in chosen}
     # Rounded so that float noise (0.7 vs 0.7000000000000001 from averaging seeds) is a tie.
     column_ranks = {
-        d: ranks({s: round(by_key[s, d].dice, 9) for s in strategies
-                  if (s, d) in by_key and by_key[s, d].dice is not None})
+        d: ranks({s: round(dice, 9) for s in strategies
+                  if (s, d) in by_key and (dice := by_key[s, d].dice) is not None})
         for d in datasets
     }
     rows = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -64,7 +65,7 @@ def _slice_response(array: np.ndarray, immutable: bool) -> Response:
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 
-def _int(value: str, what: str) -> int:
+def _int(value: Any, what: str) -> int:  # a JSON value
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -118,7 +119,7 @@ def build_app(state: ViewState) -> AccessGuard:
         })
 
     async def cases(request: Request):
-        rows = [{"name": c.name, "metrics": c.metrics, "has_gt": c.gt is not None, "has_pred": c.pred is not None,
+        rows: list[dict[str, Any]] = [{"name": c.name, "metrics": c.metrics, "has_gt": c.gt is not None, "has_pred": c.pred is not None,
                  "accepted": correction_path(state.corrections, c).is_file()}
                 for c in state.catalog.cases.values()]
         # worst first: lowest Dice, cases without a Dice last, then by name

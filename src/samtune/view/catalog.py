@@ -27,6 +27,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from samtune.data.readers import extension_of, is_image_path
 from samtune.errors import UserError
@@ -76,7 +77,7 @@ def case_name(path: Path) -> str:
     return name[: len(name) - len(extension_of(name))]
 
 
-def _number(text: str) -> float | None:
+def _number(text: Any) -> float | None:  # a CSV cell, or None where the row lacks the column
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -98,7 +99,7 @@ def read_per_case(path: Path) -> dict[str, tuple[dict[str, float | None], list[d
         for column in columns:
             values = [v for v in (_number(r.get(column)) for r in rows) if v is not None]
             means[column] = sum(values) / len(values) if values else None
-        per_class = [{"class": r.get("class"), "name": r.get("name", ""),
+        per_class: list[dict[str, object]] = [{"class": r.get("class"), "name": r.get("name", ""),
                       **{c: _number(r.get(c)) for c in columns}} for r in rows]
         result[case] = (means, per_class)
     return result
@@ -119,7 +120,7 @@ def _image_for(images: dict[str, Path], name: str) -> Path | None:
     return images.get(name) or images.get(f"{name}_0000")
 
 
-def _folder(path: Path | None, flag: str) -> Path | None:
+def _folder(path: str | Path | None, flag: str) -> Path | None:
     if path is None:
         return None
     path = Path(path)
@@ -180,8 +181,9 @@ def _eval_catalog(folder: Path, images: Path | None) -> Catalog:
         gts = _index(gt_dir) if gt_dir.is_dir() else {}
         imgs = _index(images)
         for name in metrics:
-            if _image_for(imgs, name) is not None:
-                cases[name] = ViewCase(name, _image_for(imgs, name), gts.get(name), preds.get(name))
+            image = _image_for(imgs, name)
+            if image is not None:
+                cases[name] = ViewCase(name, image, gts.get(name), preds.get(name))
         missing = sorted(set(metrics) - set(cases))
     else:
         raise UserError(f"{summary_path} names neither pred_dir/gt_dir nor run/data; "
@@ -245,7 +247,8 @@ def build_catalog(path: str | Path, images: str | Path | None = None, gt: str | 
             if images_dir is not None:  # a predict folder and the images it was made from
                 imgs, kind = _index(images_dir), "predict"
                 names = sorted(n for n in own if _image_for(imgs, n) is not None)
-                cases = {n: ViewCase(n, _image_for(imgs, n), gts.get(n), own[n]) for n in names}
+                cases = {n: ViewCase(n, image, gts.get(n), own[n]) for n in names
+                         if (image := _image_for(imgs, n)) is not None}  # all of them (names)
                 # predict's own overlay / montage PNGs are pictures of predictions, not predictions
                 unmatched = [n for n in own if n not in cases and not n.endswith(("_overlay", "_montage"))]
             else:

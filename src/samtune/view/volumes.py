@@ -137,7 +137,7 @@ def open_case(case: ViewCase) -> OpenCase:
     spacing = image.geometry.array_spacing
     spacing3 = (1.0, *spacing) if is_2d else tuple(spacing)
     return OpenCase(case, image, display, labels["gt"], labels["pred"], work, values or [1],
-                    tuple(float(s) for s in spacing3), is_2d, threading.Lock())
+                    (float(spacing3[0]), float(spacing3[1]), float(spacing3[2])), is_2d, threading.Lock())
 
 
 class CaseStore:
