@@ -75,6 +75,13 @@ class BackboneConfig:
     checkpoint: str | None = None
     image_size: int | None = None
     overrides: list[str] = field(default_factory=list)
+    # engine: nnunetv2 runs nnU-Net v2's own planning, training and prediction for this
+    # entry (`samtune.study.nnunet_study`), with its configuration, a trainer class it
+    # ships (e.g. nnUNetTrainer_1epoch) and its fold (0-4, or "all": every training case)
+    engine: str | None = None
+    configuration: str = "2d"
+    trainer: str = "nnUNetTrainer"
+    fold: int | str = 0
 
 
 @dataclass
@@ -270,6 +277,10 @@ def check_study(config: StudyConfig) -> None:
     _check_inits(config)
     _check_backbones(config)
     _check_datasets(config)
+    if any(entry is not None and entry.engine for entry in config.backbones.values()):
+        from samtune.study.nnunet_study import check_nnunet_datasets
+
+        check_nnunet_datasets(config)  # needs the data sources checked first
     for shots in config.shots or []:
         if shots is not None and shots < 1:
             raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
@@ -315,6 +326,11 @@ def _check_backbones(config: StudyConfig) -> None:
     for label in config.backbones:
         entry = config.backbone(label)
         where = f"backbones.{label}"
+        if config.backbones[label] is not None and config.backbones[label].engine is not None:
+            from samtune.study.nnunet_study import check_nnunet_backbone
+
+            check_nnunet_backbone(config, label)  # nnU-Net v2: no registered model behind it
+            continue
         try:
             spec = get_spec(entry.model or label)
         except UserError as error:
