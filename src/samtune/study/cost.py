@@ -45,6 +45,15 @@ DECODER_STEP_S = 0.3  # mask decoder forward + backward + AdamW on a cached embe
 ENCODER_STEP_FACTOR = {"full": 4.2, "lora": 3.0, "adapter": 2.8, "dora": 3.2}
 DEFAULT_STEP_FACTOR = 4.2
 CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run directory
+# nnU-Net v2 cells (engine: nnunetv2), 2d configuration of the 384 px prostate slices (batch 2,
+# 7 stages), 2-core CPU, BENCHMARKS.md "nnU-Net v2 as a study engine": one training iteration
+# (forward + backward of the deep-supervised network), a validation iteration (forward only),
+# planning + preprocessing + process starts, and the prediction of one slice (4 mirrored forwards).
+# Other configurations have no figure of their own and get these.
+NNUNET_ITERATION_S = 3.0
+NNUNET_VALIDATION_ITERATION_S = 1.0
+NNUNET_SETUP_S = 90.0
+NNUNET_PREDICT_SLICE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ def measured_rates(cells: list[Cell], out_dir: Path) -> dict[tuple, float]:
     """Seconds per optimiser step of finished cells, per kind of cell (`cell_kind`)."""
     rates: dict[tuple, float] = {}
     for cell in cells:
-        summary = _train_summary(cell, out_dir)
+        summary = _train_summary(cell, out_dir) if not cell.engine else None  # nnU-Net: its own table
         if summary:
             rates.setdefault(cell_kind(cell), summary["train_seconds"] / summary["steps"])
     return rates
@@ -130,7 +139,7 @@ def calibration(cells: list[Cell], out_dir: Path, slices: dict[str, tuple[int, i
     (train, val) slice counts."""
     measured = table = 0.0
     for cell in cells:
-        summary = _train_summary(cell, out_dir)
+        summary = _train_summary(cell, out_dir) if not cell.engine else None
         if summary and cell.config.run.device != "cuda":
             measured += summary["train_seconds"]
             table += table_train_seconds(cell, *slices[cell.dataset])
@@ -180,6 +189,8 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     one); ``scale``: the `calibration` of this machine, applied to table figures;
     ``done_steps``: steps an interrupted cell has checkpointed (`checkpoint_step`).
     """
+    if cell.engine:
+        return Estimate(nnunet_seconds(cell, score_slices), "table")
     c = cell.config
     inference = encoder_forward_seconds(c.model.name, c.model.image_size) * score_slices
     measured = (rates or {}).get(cell_kind(cell))
@@ -190,6 +201,15 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     if scale is not None and c.run.device != "cuda":
         return Estimate(CELL_OVERHEAD_S + seconds * scale, f"table x{scale:.2g}")
     return Estimate(CELL_OVERHEAD_S + seconds, "CPU table" if c.run.device == "cuda" else "table")
+
+
+def nnunet_seconds(cell: Cell, score_slices: int) -> float:
+    """Table seconds of an nnU-Net cell: its trainer's epochs of nnU-Net's 250 training and 50
+    validation iterations, its set-up, and the prediction of the scored slices."""
+    from samtune.study.nnunet_study import ITERATIONS_PER_EPOCH, VALIDATION_ITERATIONS, trainer_epochs
+
+    epoch = ITERATIONS_PER_EPOCH * NNUNET_ITERATION_S + VALIDATION_ITERATIONS * NNUNET_VALIDATION_ITERATION_S
+    return NNUNET_SETUP_S + trainer_epochs(cell.engine["trainer"]) * epoch + NNUNET_PREDICT_SLICE_S * score_slices
 
 
 def format_seconds(seconds: float) -> str:
