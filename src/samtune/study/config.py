@@ -75,6 +75,7 @@ class BackboneConfig:
     checkpoint: str | None = None
     image_size: int | None = None
     overrides: list[str] = field(default_factory=list)
+    strategies: list[str] | None = None  # "component/method" pairs instead of components x methods
     # engine: nnunetv2 runs nnU-Net v2's own planning, training and prediction for this
     # entry (`samtune.study.nnunet_study`), with its configuration, a trainer class it
     # ships (e.g. nnUNetTrainer_1epoch) and its fold (0-4, or "all": every training case)
@@ -344,6 +345,7 @@ def _check_backbones(config: StudyConfig) -> None:
             except ConfigError as error:
                 raise ConfigError(f"{where}: {error}") from None
         check_overrides(config.train, entry.overrides, f"{where}.overrides")
+        _check_strategies(config, entry, where)
         inits = inits_for(config, label)
         if not inits:
             raise ConfigError(
@@ -355,6 +357,15 @@ def _check_backbones(config: StudyConfig) -> None:
                 f"{where}: {spec.name} has no packaged weights; add --set {where}.checkpoint=PATH/"
                 f"{spec.weights.filename or 'WEIGHTS.pth'}, or remove it from backbones"
             )
+
+
+def _check_strategies(config: StudyConfig, entry: BackboneConfig, where: str) -> None:
+    """A backbone's own ``strategies`` list: pairs of the study's components and methods."""
+    grid = [f"{c}/{m}" for c in config.components for m in config.methods]
+    for pair in entry.strategies or []:
+        if pair not in grid:
+            raise ConfigError(f"{where}.strategies: '{pair}' is not a component/method pair of the study's "
+                              f"components x methods ({', '.join(grid)})")
 
 
 def _check_datasets(config: StudyConfig) -> None:

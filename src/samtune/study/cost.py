@@ -45,6 +45,13 @@ DECODER_STEP_S = 0.3  # mask decoder forward + backward + AdamW on a cached embe
 ENCODER_STEP_FACTOR = {"full": 4.2, "lora": 3.0, "adapter": 2.8, "dora": 3.2}
 DEFAULT_STEP_FACTOR = 4.2
 CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run directory
+# The U-Net baseline (model unet, from scratch): one training step at batch 1 on its planned
+# 384 px frame of the prostate slices (7 levels, 33.5M parameters), 2 threads, the lowest of
+# benchmarks/unet_step.py's runs (BENCHMARKS.md "Baselines"); other frames scale by pixels
+# (the 256 px row gave 0.92 s, 2.0x less for 2.25x fewer pixels). Inference: a forward,
+# about a third of a step.
+UNET_STEP_S = 1.8
+UNET_FRAME = 384
 # nnU-Net v2 cells (engine: nnunetv2), 2d configuration of the 384 px prostate slices (batch 2,
 # 7 stages), 2-core CPU, BENCHMARKS.md "nnU-Net v2 as a study engine": one training iteration
 # (forward + backward of the deep-supervised network), a validation iteration (forward only),
@@ -160,10 +167,32 @@ def checkpoint_step(cell: Cell, out_dir: Path) -> int:
         return 0
 
 
+def unet_step_seconds(image_size: int | None) -> float:
+    """Table seconds of one U-Net training step (batch 1) at ``image_size`` (None: the 384 px
+    frame planned for the prostate slices; the real frame is planned from the data at run time)."""
+    return UNET_STEP_S * ((image_size or UNET_FRAME) / UNET_FRAME) ** 2
+
+
+def _is_unet(model: str) -> bool:
+    from samtune.errors import UserError
+    from samtune.models.registry import get_spec
+
+    try:
+        spec = get_spec(model)
+    except UserError:
+        return False
+    return spec.family == "unet" and not spec.test_only
+
+
 def table_train_seconds(cell: Cell, train_slices: int, val_slices: int, done_steps: int = 0) -> float:
     """The table's training seconds of a cell: encoding for the cache, steps, validations.
     ``done_steps``: steps already checkpointed (a resumed cell trains the rest only)."""
     c = cell.config
+    if _is_unet(c.model.name):  # trained from scratch: every step is a full forward + backward
+        step = unet_step_seconds(c.model.image_size)
+        done = min(max(done_steps, 0), c.optim.steps)
+        validations = (math.ceil(c.optim.steps / max(1, c.eval.every)) - done // max(1, c.eval.every)) if val_slices else 0
+        return step * c.optim.batch_size * c.optim.accumulation * (c.optim.steps - done) + validations * step / 3 * val_slices
     forward = encoder_forward_seconds(c.model.name, c.model.image_size)
     per_step = c.optim.batch_size * c.optim.accumulation
     done = min(max(done_steps, 0), c.optim.steps)
@@ -192,7 +221,9 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     if cell.engine:
         return Estimate(nnunet_seconds(cell, score_slices), "table")
     c = cell.config
-    inference = encoder_forward_seconds(c.model.name, c.model.image_size) * score_slices
+    forward = unet_step_seconds(c.model.image_size) / 3 if _is_unet(c.model.name) else \
+        encoder_forward_seconds(c.model.name, c.model.image_size)
+    inference = forward * score_slices
     measured = (rates or {}).get(cell_kind(cell))
     left = c.optim.steps - min(max(done_steps, 0), c.optim.steps)
     if measured is not None:

@@ -168,6 +168,8 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
             else:
                 split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
             inner = product(inits_for(config, label), config.components, config.methods)
+            if backbone.strategies:  # the backbone's own component/method pairs, in grid order
+                inner = [(init, c, m) for init, c, m in inner if f"{c}/{m}" in backbone.strategies]
             engine = backbone.engine
             if engine or is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
                 inner = [((None, None), "encoder+decoder", "full")]
