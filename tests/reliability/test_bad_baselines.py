@@ -114,3 +114,10 @@ def test_an_nnunet_dataset_id_used_with_other_content_in_the_study_folder_is_ref
     (other / "dataset.json").write_text("{}")
     (out / "runs").mkdir()
     refused(["study", study, "--out", out], watch=[tmp_path], names=["dataset id 1", "Dataset001_Other", "other content"])
+
+
+def test_deep_supervision_on_a_sam_model_is_refused(refused, tmp_path):
+    data = write_disc_dataset(tmp_path / "data", 2, seed=1)
+    refused(["train", "default", "--set", "model.name=tiny_vit_test", "--set", "model.deep_supervision=true",
+             "--set", f"data.train={data}", "--out", tmp_path / "run"], watch=[tmp_path],
+            names=["model.deep_supervision=true", "unet"])
