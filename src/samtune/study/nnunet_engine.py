@@ -95,6 +95,22 @@ def trainer_exists(name: str) -> bool:
     return trainer_module(name) is not None
 
 
+def die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the process that started it dies, so
+    that a killed study cell leaves no nnU-Net command running on (its run resumes later)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_setup():
+    return die_with_parent if sys.platform.startswith("linux") else None
+
+
 def _script(name: str) -> str:
     path = Path(sys.executable).parent / name
     return str(path) if path.is_file() else name
@@ -116,7 +132,8 @@ def plan_and_preprocess(dataset_folder: str | Path, work: str | Path, configurat
     command = [_script("nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration,
                "-np", str(processes), "-npfp", str(processes)]
     # nnU-Net prints UTF-8 whatever locale a library has set in this process
-    done = subprocess.run(command, env=folders.environment(), capture_output=True, encoding="utf-8", errors="replace")
+    done = subprocess.run(command, env=folders.environment(), capture_output=True, encoding="utf-8", errors="replace",
+                          preexec_fn=_child_setup())
     if log is not None:
         log.write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0:
@@ -132,7 +149,7 @@ def run_command(command: list[str], folders: NnunetFolders, log: Path, what: str
         handle.write("$ " + " ".join(command) + "\n")
         handle.flush()
         done = subprocess.run(command, env=folders.environment(), stdout=handle, stderr=subprocess.PIPE,
-                              encoding="utf-8", errors="replace")
+                              encoding="utf-8", errors="replace", preexec_fn=_child_setup())
         handle.write(done.stderr)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
