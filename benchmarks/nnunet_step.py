@@ -51,7 +51,9 @@ def main() -> None:
     from samtune.study.nnunet_launch import trainer_class
 
     folder = work / "nnUNet_preprocessed" / "Dataset004_Prostate"
-    trainer = trainer_class(args.trainer)(plans=load_json(str(folder / "nnUNetPlans.json")), configuration="2d",
+    plans = load_json(str(folder / "nnUNetPlans.json"))
+    plans["continue_training"] = False  # what nnU-Net's get_trainer_from_args sets for a new training
+    trainer = trainer_class(args.trainer)(plans=plans, configuration="2d",
                                           fold="all", dataset_json=load_json(str(folder / "dataset.json")),
                                           device=torch.device("cpu"))
     trainer.on_train_start()
