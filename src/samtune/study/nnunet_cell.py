@@ -83,8 +83,12 @@ def _checkpoint_summary(checkpoint: Path) -> dict[str, Any]:
     except Exception:  # a format this nnU-Net version does not keep plain: no figures, no failure
         return {}
     weights = saved.get("network_weights") or {}
-    count = int(sum(t.numel() for k, t in weights.items() if hasattr(t, "numel") and "running_" not in k
-                    and not k.endswith("num_batches_tracked")))
+    # nnU-Net's decoder keeps a reference to its encoder, so the state dict lists the encoder's
+    # tensors twice (encoder.* and decoder.encoder.*): count each stored tensor once
+    unique = {(t.untyped_storage().data_ptr(), t.storage_offset(), t.numel()): t.numel()
+              for k, t in weights.items() if hasattr(t, "numel") and "running_" not in k
+              and not k.endswith("num_batches_tracked")}
+    count = int(sum(unique.values()))
     epochs = saved.get("current_epoch")
     best = saved.get("_best_ema")
     return {"trainable_parameters": count or None, "total_parameters": count or None,
