@@ -65,7 +65,7 @@ def test_a_val_or_test_source_is_required(disc_sources, tmp_path):
 
 def test_shipped_studies_resolve_and_check(tmp_path, monkeypatch):
     assert resolve_study("cpu_prostate").name == "cpu_prostate.yaml"
-    with pytest.raises(ConfigError, match="nor a shipped study: cpu_prostate, full_gpu"):
+    with pytest.raises(ConfigError, match="nor a shipped study: cpu_prostate, cpu_prostate_baselines, full_gpu"):
         resolve_study("cpu_prostrate")
     with pytest.raises(ConfigError, match=r"backbones\.sam_vit_h: sam_vit_h has no packaged weights"):
         load_study("full_gpu")

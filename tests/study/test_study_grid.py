@@ -108,3 +108,27 @@ def test_cpu_prostate_recipe_is_six_lite_medsam_strategies_in_both_directions(mo
     # The table is calibrated on one direction's own run: 49 min 16 s on 2 idle cores
     # (2026-11-28) against an estimate of about 50 min; two directions are twice that.
     assert 90 * 60 < sum(p.estimate.seconds for p in planned) < 110 * 60
+
+
+@pytest.mark.skipif(not PROSTATE.is_dir(), reason="needs ../shared/data/MRI-Prostate")
+def test_cpu_prostate_baselines_recipe_and_its_dry_run_estimate(monkeypatch):
+    """Two LiteMedSAM strategies (a backbone's own `strategies`), the U-Net and nnU-Net 2d, both
+    directions, 3 seeds; the dry-run estimate is the cost table's, nnU-Net's by its own formula."""
+    pytest.importorskip("nnunetv2")
+    from samtune.study import cost
+    from samtune.study.runner import format_plan, plan_study
+
+    monkeypatch.chdir(REPO)
+    planned = plan_study(load_study("cpu_prostate_baselines"), REPO / "does-not-exist")
+    rows = ["lite_medsam/decoder/lora", "lite_medsam/encoder+decoder/adapter", "U-Net (scratch)",
+            "nnU-Net 2d (nnUNetTrainer_1epoch, fold all)"]
+    assert [p.cell.strategy for p in planned[:4]] == rows
+    assert sorted(p.cell.strategy for p in planned) == sorted(rows * 6)  # 2 directions x 3 seeds
+    nnunet = [p for p in planned if p.cell.engine]
+    assert [p.cell.engine["dataset_id"] for p in nnunet] == [1, 2] * 3  # one nnU-Net dataset per direction
+    table = cost.NNUNET_SETUP_S + 250 * cost.NNUNET_ITERATION_S + 50 * cost.NNUNET_VALIDATION_ITERATION_S + \
+        5 * cost.NNUNET_PREDICT_SLICE_S  # 1 epoch, 5 scored slices
+    assert all(p.estimate.seconds == pytest.approx(table) and p.estimate.basis == "table" for p in nnunet)
+    unet = next(p for p in planned if p.cell.strategy == "U-Net (scratch)")
+    assert unet.estimate.seconds == pytest.approx(5 + 1.8 * 200 + 4 * 1.8 / 3 * 5 + 1.8 / 3 * 5)
+    assert "24 cells: 24 new; about" in format_plan(planned)

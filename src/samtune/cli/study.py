@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "optionally x few-shot sizes and initial weights), each as an ordinary run directory under "
             "OUT/runs/. Invoking it again continues the study: finished cells are skipped, interrupted ones "
             "resumed, failed ones retried. Writes OUT/results.csv, OUT/results.md and PNG plots. Shipped "
-            "studies: cpu_prostate, full_gpu (samtune/recipes/studies). Exit code 1 when a cell failed."
+            "studies: cpu_prostate, cpu_prostate_baselines, full_gpu (samtune/recipes/studies). Exit code 1 when a cell failed."
         ),
     )
     parser.add_argument("study", nargs="?", help="study YAML, or the name of a shipped study (e.g. cpu_prostate)")

@@ -62,7 +62,8 @@ def _used_by_other(raw: Path, dataset_id: int, folder_name: str) -> list[str]:
     return sorted(p.name for p in raw.glob(prefix + "*") if p.name != folder_name) if raw.is_dir() else []
 
 
-def _write(array: np.ndarray, geometry, path: Path) -> None:
+def write_nifti(array: np.ndarray, geometry, path: Path) -> None:
+    """One array as a compressed NIfTI with the case's geometry (spacing, origin, direction)."""
     import SimpleITK as sitk
 
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
@@ -131,8 +132,8 @@ def export_nnunet(
             assert data.mask is not None  # read_case(with_mask=True) raised for a case without one
             classes = label_map.apply(data.mask, where=str(case.mask)).astype(np.uint8)
             for k in range(channels):
-                _write(image[..., k], data.geometry, work / "imagesTr" / f"{case.case_id}_{k:04d}{FILE_ENDING}")
-            _write(classes, data.geometry, work / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
+                write_nifti(image[..., k], data.geometry, work / "imagesTr" / f"{case.case_id}_{k:04d}{FILE_ENDING}")
+            write_nifti(classes, data.geometry, work / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
         assert channels is not None  # set by the first case; `cases` is not empty
         label_ids = {"background": 0, **{n: i + 1 for i, n in enumerate(label_map.classes)}}
         description = {

@@ -74,6 +74,9 @@ def heads_change(config: TrainConfig, overrides: dict[str, Any]) -> bool:
 
 def _check(config: TrainConfig) -> None:
     spec = get_spec(config.model.name)
+    if config.model.deep_supervision and spec.family != "unet":
+        raise ConfigError(f"model.deep_supervision=true with model.name={config.model.name}: deep supervision is an "
+                          "option of the U-Net baseline (model.name=unet) only; remove it")
     if spec.family == "unet":
         check_unet_config(config.task.mode, config.strategy.method, config.model.checkpoint,
                           config.run.cache_embeddings)
@@ -154,6 +157,8 @@ def train(
         overrides = model_overrides(config, data.num_classes)
         if spec.family == "unet":  # architecture planned from the training slices (nnU-Net style)
             overrides.update(plan_for_training(data, spec, config.model.image_size))
+            if config.model.deep_supervision:  # its heads are weights: the run rebuilds them on load
+                overrides["deep_supervision"] = True
         base = resolve_base(config.model.checkpoint, config.model.name)  # a pretrain or setup-2 run -> its weights
         model = create_model(config.model.name, checkpoint=base, pretrained=None,
                              grad_checkpointing=config.model.grad_checkpointing, **overrides)

@@ -19,6 +19,9 @@ class ModelConfig:
     checkpoint: str | None = None  # weights file for models without packaged weights
     image_size: int | None = None  # None: the model's native input size
     grad_checkpointing: bool = False
+    # U-Net only (model.name unet): auxiliary outputs of the decoder levels in the loss,
+    # weighted as nnU-Net weights them (`samtune.models.unet.deep_supervision_weights`)
+    deep_supervision: bool = False
 
 
 @dataclass

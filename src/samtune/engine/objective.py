@@ -55,6 +55,10 @@ class SegmentationObjective:
                 points = (batch["points"], batch["point_labels"])
             low_res, _ = segmenter.decode(embeddings, points=points, boxes=batch.get("boxes"), multimask_output=False)
         size = batch["image"].shape[-2:] if "image" in batch else batch["mask"].shape[-2:]
+        if low_res.dim() == 5:  # a deep-supervised U-Net in training: [B, outputs, C, S, S]
+            b, n = low_res.shape[:2]
+            flat = F.interpolate(low_res.flatten(0, 1).float(), size=tuple(size), mode="bilinear", align_corners=False)
+            return flat.unflatten(0, (b, n))
         return F.interpolate(low_res.float(), size=tuple(size), mode="bilinear", align_corners=False)
 
     def target(self, batch: dict) -> torch.Tensor:
@@ -63,6 +67,14 @@ class SegmentationObjective:
         return batch["target"][:, None].float()
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The loss of [B, C, S, S] logits; for [B, outputs, C, S, S] (deep supervision) the
+        sum over outputs weighted as nnU-Net weights its scales (1/2^i, normalised)."""
+        if logits.dim() == 5:
+            from samtune.models.unet import deep_supervision_weights
+
+            target = self.target(batch)
+            weights = deep_supervision_weights(logits.shape[1])
+            return sum(w * self.loss_fn(logits[:, i], target) for i, w in enumerate(weights))
         return self.loss_fn(logits, self.target(batch))
 
     def predict(self, logits: torch.Tensor) -> torch.Tensor:

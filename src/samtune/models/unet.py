@@ -51,7 +51,9 @@ class UNetSegmenter(nn.Module):
         return False
 
     def encode(self, images: Tensor) -> Tensor:
-        """[B, 3, S, S] -> logits [B, C, S, S]."""
+        """[B, 3, S, S] -> logits [B, C, S, S]; with deep supervision, in training mode,
+        [B, 1 + K, C, S, S]: the output, then the K auxiliary outputs of the decoder levels
+        from the finest down, each upsampled to S x S by MONAI (nearest)."""
         if images.dim() != 4 or tuple(images.shape[-2:]) != (self.image_size, self.image_size):
             raise ValueError(f"images must be [B, C, {self.image_size}, {self.image_size}]; got {tuple(images.shape)}")
         return self.image_encoder(images)
@@ -73,6 +75,7 @@ def build_unet(
     base_filters: int = BASE_FILTERS,
     normalization: Normalization = "minmax",
     grad_checkpointing: bool = False,
+    deep_supervision: bool = False,
 ) -> UNetSegmenter:
     """A DynUNet for S x S inputs with ``num_multimask_outputs`` output channels.
 
@@ -82,11 +85,32 @@ def build_unet(
     if kernel_sizes is None or strides is None or filters is None:
         plan = plan_unet([(image_size, image_size)], [(1.0, 1.0)], image_size, base_filters=base_filters)
         kernel_sizes, strides, filters = plan.kernel_sizes, plan.strides, plan.filters
+    heads = deep_supervision_heads(len(strides)) if deep_supervision else 1
     unet = DynUNet(
         spatial_dims=2, in_channels=3, out_channels=num_multimask_outputs,
         kernel_size=[list(k) for k in kernel_sizes], strides=[list(s) for s in strides],
         upsample_kernel_size=[list(s) for s in strides[1:]], filters=list(filters),
         norm_name=("INSTANCE", {"affine": True}), act_name=("leakyrelu", {"inplace": True, "negative_slope": 0.01}),
-        deep_supervision=False,
+        deep_supervision=deep_supervision, deep_supr_num=heads,
     )
     return UNetSegmenter(unet, image_size, num_multimask_outputs, normalization)
+
+
+def deep_supervision_heads(levels: int) -> int:
+    """Auxiliary outputs K for a U-Net of `levels` resolution stages, as nnU-Net uses them.
+
+    nnU-Net supervises every decoder resolution but the coarsest one (its weight is 0): with
+    the full-resolution output that is ``levels - 2`` outputs, so K = levels - 3 auxiliary
+    heads (MONAI's DynUNet allows 1..levels - 2).
+    """
+    if levels < 4:
+        raise UserError(f"model.deep_supervision: the planned U-Net has {levels} levels; deep supervision needs 4 or "
+                        "more (a larger input), or set it to false")
+    return levels - 3
+
+
+def deep_supervision_weights(outputs: int) -> list[float]:
+    """nnU-Net's loss weights of the full-resolution output and the auxiliary ones: 1/2^i,
+    summing to 1 (nnU-Net's weights before it zeroes the coarsest level, which has no head here)."""
+    raw = [1 / 2**i for i in range(outputs)]
+    return [w / sum(raw) for w in raw]

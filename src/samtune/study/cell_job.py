@@ -80,7 +80,13 @@ def run_cell_job(job: dict[str, Any]) -> dict[str, Any]:
     KeyboardInterrupt propagates.
     """
     _use_slot(job)
-    stages = ([] if job["action"] == "score" else [("train", _train)]) + [("score", _score)]
+    if job.get("engine"):  # nnU-Net v2 runs its own commands (samtune.study.nnunet_cell)
+        from samtune.study.nnunet_cell import nnunet_score, nnunet_train
+
+        train, score = nnunet_train, nnunet_score
+    else:
+        train, score = _train, _score
+    stages = ([] if job["action"] == "score" else [("train", train)]) + [("score", score)]
     if job.get("init"):  # a setups-axis producer (samtune.study.inits): train or pretrain, no scoring
         from samtune.study.inits import run_producer_job
 

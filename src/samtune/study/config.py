@@ -75,6 +75,14 @@ class BackboneConfig:
     checkpoint: str | None = None
     image_size: int | None = None
     overrides: list[str] = field(default_factory=list)
+    strategies: list[str] | None = None  # "component/method" pairs instead of components x methods
+    # engine: nnunetv2 runs nnU-Net v2's own planning, training and prediction for this
+    # entry (`samtune.study.nnunet_study`), with its configuration, a trainer class it
+    # ships (e.g. nnUNetTrainer_1epoch) and its fold (0-4, or "all": every training case)
+    engine: str | None = None
+    configuration: str = "2d"
+    trainer: str = "nnUNetTrainer"
+    fold: int | str = 0
 
 
 @dataclass
@@ -278,6 +286,10 @@ def check_study(config: StudyConfig) -> None:
     _check_inits(config)
     _check_backbones(config)
     _check_datasets(config)
+    if any(entry is not None and entry.engine for entry in config.backbones.values()):
+        from samtune.study.nnunet_study import check_nnunet_datasets
+
+        check_nnunet_datasets(config)  # needs the data sources checked first
     for shots in config.shots or []:
         if shots is not None and shots < 1:
             raise ConfigError(f"shots: {shots} must be >= 1 (null = all training cases)")
@@ -326,6 +338,11 @@ def _check_backbones(config: StudyConfig) -> None:
     for label in config.backbones:
         entry = config.backbone(label)
         where = f"backbones.{label}"
+        if config.backbones[label] is not None and config.backbones[label].engine is not None:
+            from samtune.study.nnunet_study import check_nnunet_backbone
+
+            check_nnunet_backbone(config, label)  # nnU-Net v2: no registered model behind it
+            continue
         try:
             spec = get_spec(entry.model or label)
         except UserError as error:
@@ -339,6 +356,7 @@ def _check_backbones(config: StudyConfig) -> None:
             except ConfigError as error:
                 raise ConfigError(f"{where}: {error}") from None
         check_overrides(config.train, entry.overrides, f"{where}.overrides")
+        _check_strategies(config, entry, where)
         inits = inits_for(config, label)
         if not inits:
             raise ConfigError(
@@ -350,6 +368,15 @@ def _check_backbones(config: StudyConfig) -> None:
                 f"{where}: {spec.name} has no packaged weights; add --set {where}.checkpoint=PATH/"
                 f"{spec.weights.filename or 'WEIGHTS.pth'}, or remove it from backbones"
             )
+
+
+def _check_strategies(config: StudyConfig, entry: BackboneConfig, where: str) -> None:
+    """A backbone's own ``strategies`` list: pairs of the study's components and methods."""
+    grid = [f"{c}/{m}" for c in config.components for m in config.methods]
+    for pair in entry.strategies or []:
+        if pair not in grid:
+            raise ConfigError(f"{where}.strategies: '{pair}' is not a component/method pair of the study's "
+                              f"components x methods ({', '.join(grid)})")
 
 
 def _check_datasets(config: StudyConfig) -> None:

@@ -45,6 +45,22 @@ DECODER_STEP_S = 0.3  # mask decoder forward + backward + AdamW on a cached embe
 ENCODER_STEP_FACTOR = {"full": 4.2, "lora": 3.0, "adapter": 2.8, "dora": 3.2}
 DEFAULT_STEP_FACTOR = 4.2
 CELL_OVERHEAD_S = 5.0  # building the model, loading weights, writing the run directory
+# The U-Net baseline (model unet, from scratch): one training step at batch 1 on its planned
+# 384 px frame of the prostate slices (7 levels, 33.5M parameters), 2 threads, the lowest of
+# benchmarks/unet_step.py's runs (BENCHMARKS.md "Baselines"); other frames scale by pixels
+# (the 256 px row gave 0.92 s, 2.0x less for 2.25x fewer pixels). Inference: a forward,
+# about a third of a step.
+UNET_STEP_S = 1.8
+UNET_FRAME = 384
+# nnU-Net v2 cells (engine: nnunetv2), 2d configuration of the 384 px prostate slices (batch 2,
+# 7 stages), 2-core CPU, BENCHMARKS.md "nnU-Net v2 as a study engine": one training iteration
+# (forward + backward of the deep-supervised network), a validation iteration (forward only),
+# planning + preprocessing + process starts, and the prediction of one slice (4 mirrored forwards).
+# Other configurations have no figure of their own and get these.
+NNUNET_ITERATION_S = 3.0
+NNUNET_VALIDATION_ITERATION_S = 1.0
+NNUNET_SETUP_S = 90.0
+NNUNET_PREDICT_SLICE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +134,7 @@ def measured_rates(cells: list[Cell], out_dir: Path) -> dict[tuple, float]:
     """Seconds per optimiser step of finished cells, per kind of cell (`cell_kind`)."""
     rates: dict[tuple, float] = {}
     for cell in cells:
-        summary = _train_summary(cell, out_dir)
+        summary = _train_summary(cell, out_dir) if not cell.engine else None  # nnU-Net: its own table
         if summary:
             rates.setdefault(cell_kind(cell), summary["train_seconds"] / summary["steps"])
     return rates
@@ -130,7 +146,7 @@ def calibration(cells: list[Cell], out_dir: Path, slices: dict[str, tuple[int, i
     (train, val) slice counts."""
     measured = table = 0.0
     for cell in cells:
-        summary = _train_summary(cell, out_dir)
+        summary = _train_summary(cell, out_dir) if not cell.engine else None
         if summary and cell.config.run.device != "cuda":
             measured += summary["train_seconds"]
             table += table_train_seconds(cell, *slices[cell.dataset])
@@ -151,10 +167,32 @@ def checkpoint_step(cell: Cell, out_dir: Path) -> int:
         return 0
 
 
+def unet_step_seconds(image_size: int | None) -> float:
+    """Table seconds of one U-Net training step (batch 1) at ``image_size`` (None: the 384 px
+    frame planned for the prostate slices; the real frame is planned from the data at run time)."""
+    return UNET_STEP_S * ((image_size or UNET_FRAME) / UNET_FRAME) ** 2
+
+
+def _is_unet(model: str) -> bool:
+    from samtune.errors import UserError
+    from samtune.models.registry import get_spec
+
+    try:
+        spec = get_spec(model)
+    except UserError:
+        return False
+    return spec.family == "unet" and not spec.test_only
+
+
 def table_train_seconds(cell: Cell, train_slices: int, val_slices: int, done_steps: int = 0) -> float:
     """The table's training seconds of a cell: encoding for the cache, steps, validations.
     ``done_steps``: steps already checkpointed (a resumed cell trains the rest only)."""
     c = cell.config
+    if _is_unet(c.model.name):  # trained from scratch: every step is a full forward + backward
+        step = unet_step_seconds(c.model.image_size)
+        done = min(max(done_steps, 0), c.optim.steps)
+        validations = (math.ceil(c.optim.steps / max(1, c.eval.every)) - done // max(1, c.eval.every)) if val_slices else 0
+        return step * c.optim.batch_size * c.optim.accumulation * (c.optim.steps - done) + validations * step / 3 * val_slices
     forward = encoder_forward_seconds(c.model.name, c.model.image_size)
     per_step = c.optim.batch_size * c.optim.accumulation
     done = min(max(done_steps, 0), c.optim.steps)
@@ -180,8 +218,12 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     one); ``scale``: the `calibration` of this machine, applied to table figures;
     ``done_steps``: steps an interrupted cell has checkpointed (`checkpoint_step`).
     """
+    if cell.engine:
+        return Estimate(nnunet_seconds(cell, score_slices), "table")
     c = cell.config
-    inference = encoder_forward_seconds(c.model.name, c.model.image_size) * score_slices
+    forward = unet_step_seconds(c.model.image_size) / 3 if _is_unet(c.model.name) else \
+        encoder_forward_seconds(c.model.name, c.model.image_size)
+    inference = forward * score_slices
     measured = (rates or {}).get(cell_kind(cell))
     left = c.optim.steps - min(max(done_steps, 0), c.optim.steps)
     if measured is not None:
@@ -190,6 +232,15 @@ def estimate_cell(cell: Cell, train_slices: int, val_slices: int, score_slices: 
     if scale is not None and c.run.device != "cuda":
         return Estimate(CELL_OVERHEAD_S + seconds * scale, f"table x{scale:.2g}")
     return Estimate(CELL_OVERHEAD_S + seconds, "CPU table" if c.run.device == "cuda" else "table")
+
+
+def nnunet_seconds(cell: Cell, score_slices: int) -> float:
+    """Table seconds of an nnU-Net cell: its trainer's epochs of nnU-Net's 250 training and 50
+    validation iterations, its set-up, and the prediction of the scored slices."""
+    from samtune.study.nnunet_study import ITERATIONS_PER_EPOCH, VALIDATION_ITERATIONS, trainer_epochs
+
+    epoch = ITERATIONS_PER_EPOCH * NNUNET_ITERATION_S + VALIDATION_ITERATIONS * NNUNET_VALIDATION_ITERATION_S
+    return NNUNET_SETUP_S + trainer_epochs(cell.engine["trainer"]) * epoch + NNUNET_PREDICT_SLICE_S * score_slices
 
 
 def format_seconds(seconds: float) -> str:

@@ -16,7 +16,7 @@ paths in the cells' configurations are absolute, so a study resumes from any fol
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, cast
@@ -65,12 +65,17 @@ class Cell:
     score_source: str | None
     fold: int | None = None  # cross-validation fold (datasets.<name>.folds), else None
     folds: int | None = None
+    engine: dict | None = None  # nnU-Net v2 settings (`samtune.study.nnunet_study.NnunetCell`), else None
     setup: int | None = None  # 1, 2 or 3 when the inits axis mixes setups (`samtune.study.inits`)
 
     @property
     def strategy(self) -> str:
         """Row label of the results table: backbone[@init]/component/method ("U-Net (scratch)" for
         the U-Net baseline, prefixed by its label when that is not the model's name)."""
+        if self.engine:
+            from samtune.study.nnunet_study import row_label
+
+            return row_label(self.engine)
         if is_baseline(self.model):
             return BASELINE_ROW if self.backbone == self.model else f"{self.backbone}: {BASELINE_ROW}"
         backbone = f"{self.backbone}@{self.init}" if self.init else self.backbone
@@ -167,6 +172,7 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
     out_dir = Path(out_dir).absolute()
     declared: dict[str, str | None] = {}
     cells: list[Cell] = []
+    nnunet_ids: dict[str, int] = {}  # training source -> nnU-Net dataset id
     outer = product(config.seeds, config.datasets.items(), config.shots or [None], config.backbones)
     for seed, (dataset_name, dataset), shots, label in outer:
         backbone = config.backbone(label)
@@ -177,16 +183,28 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
                 split_dir = None if shots is None else out_dir / "splits" / dataset_name / f"shots{shots}_seed{seed}"
             inner: Iterable[tuple[tuple[str | None, InitConfig | None], str, str]] = product(
                 inits_for(config, label), config.components, config.methods)
-            if is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
+            if backbone.strategies:  # the backbone's own component/method pairs, in grid order
+                inner = [(init, c, m) for init, c, m in inner if f"{c}/{m}" in backbone.strategies]
+            engine = backbone.engine
+            if engine or is_baseline(backbone.model or label):  # every weight trains from scratch: one cell
                 inner = [((None, None), "encoder+decoder", "full")]
             for (init_name, init), component, method in inner:
                 train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
                 if init is not None and (init.pretrain is not None or init.train is not None):
                     train.model.checkpoint = str(producer_dir(out_dir, init_name))  # made inside the study
+                settings = None
+                if engine:
+                    from samtune.study.nnunet_study import ENGINE, nnunet_settings
+
+                    train.model.name = ENGINE
+                    score = _absolute(dataset.test or dataset.val)
+                    settings = asdict(nnunet_settings(config, label, dataset_name, shots, seed, train.data.train,
+                                                      train.data.labels, score, "test" if dataset.test else "val",
+                                                      nnunet_ids))
                 cells.append(Cell(
                     cell_id(dataset_name, label, init_name, component, method, seed, shots, fold), label,
                     train.model.name, init_name, component, method, dataset_name, seed, shots, train, split_dir,
-                    _absolute(dataset.test), fold, dataset.folds,
+                    _absolute(dataset.test), fold, dataset.folds, settings,
                     init_setup(init) if mixed_setups else None,
                 ))
     seen: set[str] = set()

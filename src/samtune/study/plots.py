@@ -5,13 +5,17 @@
 - ``dice_vs_parameters.png``: mean Dice against trainable parameters (log axis), one
   panel per dataset; colour = backbone, marker = method, filled = encoder+decoder,
   hollow = decoder only (the legend shows colour and fill as patches, markers as methods).
-- ``dice_vs_shots.png`` (with a few-shot axis): mean Dice against the number of training
-  cases, one line per strategy, one panel per dataset ("all" plotted last).
+- ``dice_vs_shots.png`` (with a few-shot axis): mean Dice over seeds against the number of
+  training cases, one line per strategy and per baseline (U-Net, nnU-Net), a band of
+  ± one std over seeds where two or more seeds finished, one panel per dataset ("all"
+  plotted last).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from samtune.atomic import atomic_path
 from samtune.study.results import Aggregate
@@ -136,13 +140,19 @@ def plot_dice_vs_shots(aggregates: list[Aggregate], path: Path) -> None:
     figure, panels = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets) + 2.4, 3.8), squeeze=False)
     for axes, dataset in zip(panels[0], datasets):
         for strategy in strategies:
-            points = sorted((positions[a.shots], a.dice, a.std or 0.0) for a in aggregates
+            points = sorted((positions[a.shots], a.dice, a.std if a.std_over == "seeds" else None)
+                            for a in aggregates
                             if a.dataset == dataset and a.strategy == strategy and a.dice is not None)
-            if points:
-                xs, ys, errors = zip(*points)
-                axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=2, label=strategy)
+            if not points:
+                continue
+            xs, ys, spreads = zip(*points)
+            (line,) = axes.plot(xs, ys, marker="o", label=strategy)
+            banded = [(x, y, spread) for x, y, spread in points if spread is not None]
+            if banded:  # mean ± std over seeds, where two or more seeds finished
+                bx, by, bs = (np.array(v, dtype=float) for v in zip(*banded))
+                axes.fill_between(bx, by - bs, by + bs, color=line.get_color(), alpha=0.2, linewidth=0)
         axes.set_xticks(range(len(labels)), labels)
-        axes.set(xlabel="training cases", ylabel="Dice", ylim=(0, 1), title=dataset)
+        axes.set(xlabel="training cases", ylabel="Dice (mean over seeds, band ± std)", ylim=(0, 1), title=dataset)
     panels[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     _save(figure, path)
     plt.close(figure)

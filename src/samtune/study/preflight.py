@@ -70,3 +70,7 @@ def preflight(config: StudyConfig, out_dir: Path, cells: list[Cell]) -> None:
     check_study_folder(out_dir)
     check_cells(cells)
     check_sources(config)
+    if any(cell.engine for cell in cells):
+        from samtune.study.nnunet_study import check_nnunet_folders
+
+        check_nnunet_folders(out_dir, cells)

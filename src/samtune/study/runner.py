@@ -176,6 +176,9 @@ def write_cell_split(config: StudyConfig, cell: Cell) -> None:
 def cell_job(config: StudyConfig, out_dir: Path, cell: Cell, status: str) -> dict[str, Any]:
     """The picklable job of `samtune.study.cell_job.run_cell_job`."""
     action = {"new": "train", "restart": "restart", "resume": "resume", "score": "score"}[status]
+    if cell.engine:  # nnU-Net v2 (samtune.study.nnunet_cell)
+        return {"engine": cell.engine, "run_dir": str(run_dir(out_dir, cell)), "out_dir": str(out_dir),
+                "action": action, "score": asdict(config.score), "eval_dir": EVAL_DIR}
     return {"run_dir": str(run_dir(out_dir, cell)), "config": asdict(cell.config), "action": action,
             "score_source": cell.score_source, "score": asdict(config.score), "eval_dir": EVAL_DIR}
 

@@ -74,6 +74,10 @@ def saved_config(directory: Path) -> TrainConfig | None:
 def cell_status(out_dir: Path, cell: Cell) -> tuple[str, list[str]]:
     """(status, differences): one of `STATUSES`; differences only for ``stale``."""
     directory = run_dir(out_dir, cell)
+    if cell.engine:  # nnU-Net v2: its own files (samtune.study.nnunet_study)
+        from samtune.study.nnunet_study import nnunet_status
+
+        return nnunet_status(directory, cell)
     layout = RunLayout(directory)
     if layout.is_empty():
         return "new", []
