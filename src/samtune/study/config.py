@@ -338,7 +338,7 @@ def _check_backbones(config: StudyConfig) -> None:
     for label in config.backbones:
         entry = config.backbone(label)
         where = f"backbones.{label}"
-        if config.backbones[label] is not None and config.backbones[label].engine is not None:
+        if entry.engine is not None:
             from samtune.study.nnunet_study import check_nnunet_backbone
 
             check_nnunet_backbone(config, label)  # nnU-Net v2: no registered model behind it

@@ -239,6 +239,7 @@ def nnunet_seconds(cell: Cell, score_slices: int) -> float:
     validation iterations, its set-up, and the prediction of the scored slices."""
     from samtune.study.nnunet_study import ITERATIONS_PER_EPOCH, VALIDATION_ITERATIONS, trainer_epochs
 
+    assert cell.engine is not None  # only nnU-Net cells come here
     epoch = ITERATIONS_PER_EPOCH * NNUNET_ITERATION_S + VALIDATION_ITERATIONS * NNUNET_VALIDATION_ITERATION_S
     return NNUNET_SETUP_S + trainer_epochs(cell.engine["trainer"]) * epoch + NNUNET_PREDICT_SLICE_S * score_slices
 

@@ -190,15 +190,16 @@ def expand_cells(config: StudyConfig, out_dir: str | Path) -> list[Cell]:
                 inner = [((None, None), "encoder+decoder", "full")]
             for (init_name, init), component, method in inner:
                 train = _train_config(config, backbone, init, component, method, seed, dataset, split_dir, declared)
-                if init is not None and (init.pretrain is not None or init.train is not None):
+                if init is not None and init_name is not None and (init.pretrain is not None or init.train is not None):
                     train.model.checkpoint = str(producer_dir(out_dir, init_name))  # made inside the study
                 settings = None
                 if engine:
                     from samtune.study.nnunet_study import ENGINE, nnunet_settings
 
                     train.model.name = ENGINE
-                    score = _absolute(dataset.test or dataset.val)
-                    settings = asdict(nnunet_settings(config, label, dataset_name, shots, seed, train.data.train,
+                    score = cast(str, _absolute(dataset.test or dataset.val))  # val is required
+                    # one training source: the config check refuses several for nnU-Net
+                    settings = asdict(nnunet_settings(config, label, dataset_name, shots, seed, cast(str, train.data.train),
                                                       train.data.labels, score, "test" if dataset.test else "val",
                                                       nnunet_ids))
                 cells.append(Cell(

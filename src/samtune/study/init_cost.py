@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from samtune.engine.pretrain_config import PretrainConfig
 from samtune.study.config import StudyConfig
@@ -58,7 +59,8 @@ def estimate_producer(producer: Producer, status: str):
             return sum(sum(case_slices(Path(row[0]), c.data.axis) for row in listed[Path(path)])
                        if Path(path) in listed else count_slices(path, c.data.axis) for path in paths)
 
-        seconds = table_train_seconds(SimpleNamespace(config=c), slices(c.data.train), slices(c.data.val), done)
+        seconds = table_train_seconds(cast(Any, SimpleNamespace(config=c)),  # reads only .config
+                                      slices(c.data.train), slices(c.data.val), done)
     basis = "CPU table" if c.run.device == "cuda" else "table"
     return Estimate(CELL_OVERHEAD_S + seconds, basis)
 

@@ -163,8 +163,9 @@ def build_producer(config: StudyConfig, out_dir: str | Path, name: str, init: In
     backbone = config.backbone(_the_backbone(config, name, init))
     lists: dict[Path, list[list[str]]] = {}
     if init.pretrain is not None:
-        made: TrainConfig | PretrainConfig = from_dict(PretrainConfig, copy.deepcopy(recipe), f"{where}.pretrain")
-        made.data.sources = [_absolute(s) for s in made.data.sources]
+        pretrain = from_dict(PretrainConfig, copy.deepcopy(recipe), f"{where}.pretrain")
+        pretrain.data.sources = [_absolute(s) for s in pretrain.data.sources]
+        made: TrainConfig | PretrainConfig = pretrain
         kind = "pretrain"
     else:
         recipe = copy.deepcopy(recipe)
@@ -326,13 +327,13 @@ def produce_needed(config: StudyConfig, out_dir: Path, todo: list, slot: Any,
         if not result["ok"]:
             log(f"  -> inits.{producer.name} failed: {result['error']}")
             failed[producer.name] = result
-    kept = []
+    kept: list[Any] = []
     for number, entry in todo:
-        result = failed.get(entry.cell.init or "")
-        if result is None:
+        failure = failed.get(entry.cell.init or "")
+        if failure is None:
             kept.append((number, entry))
             continue
-        record_failure(out_dir, entry.cell, "init", f"inits.{entry.cell.init}: {result['error']}",
-                       result.get("traceback", ""))
+        record_failure(out_dir, entry.cell, "init", f"inits.{entry.cell.init}: {failure['error']}",
+                       failure.get("traceback", ""))
         failed_cells.append(entry.cell.cell_id)
     return kept

@@ -193,6 +193,8 @@ def score_predictions(settings: NnunetCell, predictions: Path, out_dir: Path, sc
         for case in source.cases:
             data = read_case(case)
             where = str(case.mask)
+            if data.mask is None:
+                raise DataError(f"{case.image}: no mask to score the nnU-Net prediction against; give every case a mask")
             require_integer_labels(data.mask, labels, where)
             gt = labels.apply(data.mask, where)
             pred = read_prediction(predictions / f"{case.case_id}{FILE_ENDING}")

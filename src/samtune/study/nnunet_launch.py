@@ -22,9 +22,10 @@ on its own held-out fold is skipped: samtune scores the study's val/test source 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
-def trainer_class(name: str) -> type:
+def trainer_class(name: str) -> Any:
     import importlib
 
     from samtune.study.nnunet_engine import trainer_module
