@@ -155,6 +155,7 @@ def test_int8_agrees_with_fp32_on_prostate_and_mni(backends, two_threads):
         assert dice(found, mask) >= dice(expected, mask) - 0.01  # no worse against the truth
     slab = read_image(mni_template("t1")).array[85:110:12]
     expected, found = (replace(p, mode="automatic").predict_volume(slab).array for p in (torch_predictor, int8))
-    for label in (1, 2):
-        assert (expected == label).sum() > 100
+    present = [label for label in np.unique(expected) if label > 0 and (expected == label).sum() > 100]
+    assert present
+    for label in present:
         assert dice(found == label, expected == label) >= 0.99, label
