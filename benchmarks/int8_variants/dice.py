@@ -2,7 +2,6 @@ import sys, time, statistics
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np, torch
-from pathlib import Path
 from dataclasses import replace
 from prostate_val import prostate_val_slices
 from samtune.inference.backends import OnnxSam, read_manifest
