@@ -140,7 +140,8 @@ def test_export_refuses_to_replace_without_overwrite(backends, tmp_path):
 
 def test_int8_agrees_with_fp32_on_prostate_and_mni(backends, two_threads):
     """int8 (weight-only MatMul quantisation) against torch fp32: labels on the prostate
-    slices (measured Dice 0.994-0.999 on the five val slices) and on the MNI slab."""
+    slices (measured: Dice >= 0.9907 against fp32 on each of the five val slices) and on the
+    MNI slab (measured 1.0)."""
     from dataclasses import replace
 
     from samtune.inference.backends import int8_encoder, load_onnx_predictor
