@@ -62,8 +62,8 @@ class OnnxSam:
         # As many threads as torch uses, so that backends compare on equal terms.
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
-        # The default, said outright: constant folding, GELU/LayerNorm/bias fusions and the
-        # NCHWc convolution layout (measured the fastest of the levels on LiteMedSAM).
+        # onnxruntime's default, said outright: constant folding, GELU/LayerNorm/bias fusions
+        # and the NCHWc convolution layout (the profile in BENCHMARKS.md ran at this level).
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
         try:
