@@ -9,6 +9,10 @@
    TotalSeg-examples' aorta CT (120x126x164), seconds per volume and the share spent in
    the image encoder (--aorta-max-slices limits the slices each way; 0: to the end).
 
+Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``).
+Each row has wall-clock seconds and CPU seconds (user + system, all threads) of the timed
+part: on a loaded machine the CPU seconds measure the work, the wall seconds the wait.
+
 Each (target, backend, repeat) runs in its own process so that its peak RSS (ru_maxrss) is
 its own; backends alternate within a repeat so that machine load hits both alike. The
 ONNX graphs are exported once beforehand into a temporary cache (the export time is
@@ -24,6 +28,7 @@ Prints a markdown table (--json FILE keeps the raw rows).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -62,14 +67,23 @@ class EncoderClock:
         return out
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads): a measure of work that
+    machine load inflates far less than wall-clock seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load(backend: str, threads: int):
+    """``backend``: torch, onnxruntime (fp32) or onnxruntime-int8."""
     import torch
 
     from samtune.inference.predictor import Predictor
 
     torch.set_num_threads(threads)
     predictor = Predictor.from_model("lite_medsam")
-    return predictor.with_backend(backend, "fp32", "lite_medsam")
+    engine, _, precision = backend.partition("-")
+    return predictor.with_backend(engine, precision or "fp32", "lite_medsam")
 
 
 def box_of(mask) -> tuple[float, float, float, float]:
@@ -96,12 +110,13 @@ def measure(target: str, backend: str, threads: int, options: dict) -> dict:
         image = np.asarray(Image.open(PROSTATE_IMAGE))
         box = box_of(np.asarray(Image.open(PROSTATE_MASK)) > 0)
         predictor.predict_image(image, box=box)  # warm-up
-        times = []
+        times, cpu = [], []
         for _ in range(options["calls"]):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), cpu_seconds()
             mask = predictor.predict_image(image, box=box)
             times.append(time.perf_counter() - start)
-        row.update(seconds=statistics.median(times), pixels=int(mask.sum()))
+            cpu.append(cpu_seconds() - start_cpu)
+        row.update(seconds=statistics.median(times), cpu_seconds=statistics.median(cpu), pixels=int(mask.sum()))
     elif target == "mni":
         from samtune.assets import mni_template
 
@@ -111,12 +126,13 @@ def measure(target: str, backend: str, threads: int, options: dict) -> dict:
         sub = volume.array[middle - count // 2 : middle - count // 2 + count]
         auto = replace(predictor, mode="automatic")
         auto.predict_images([sub[0]])  # warm-up
-        clock.seconds = 0.0
-        start = time.perf_counter()
+        clock.seconds, clock.calls = 0.0, 0
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         labels = auto.predict_volume(sub).array
         seconds = time.perf_counter() - start
-        row.update(seconds=seconds, slices=count, slices_per_s=count / seconds,
-                   encoder_share=clock.seconds / seconds, labelled=int((labels > 0).sum()))
+        row.update(seconds=seconds, cpu_seconds=cpu_seconds() - start_cpu, slices=count, encoded=clock.calls,
+                   slices_per_s=count / seconds, encoder_share=clock.seconds / seconds,
+                   labelled=int((labels > 0).sum()), labels_sha=hashlib.sha1(labels.tobytes()).hexdigest()[:12])
     elif target == "aorta":
         ct, seg = read_image(AORTA_CT), read_image(AORTA_SEG)
         middle = ct.array.shape[0] // 2
@@ -124,9 +140,10 @@ def measure(target: str, backend: str, threads: int, options: dict) -> dict:
         predictor.predict_image(ct.array[middle], box=box)  # warm-up
         clock.seconds, clock.calls = 0.0, 0
         limit = options["aorta_max_slices"] or None
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         result = predictor.propagate(ct, middle, box=box, max_slices=limit)
         seconds = time.perf_counter() - start
+        row["cpu_seconds"] = cpu_seconds() - start_cpu
         truth = seg.array > 0
         found = result.labels.array > 0
         row.update(seconds=seconds, slices=clock.calls, encoder_share=clock.seconds / seconds,
@@ -155,9 +172,9 @@ def main() -> None:
     options = {"calls": args.calls, "mni_slices": args.mni_slices, "aorta_max_slices": args.aorta_max_slices}
     env = dict(os.environ)
     env.setdefault("SAMTUNE_CACHE", tempfile.mkdtemp(prefix="samtune_bench_cache_"))
-    if "onnxruntime" in args.backends:  # export once, outside the timed runs
+    for onnx_backend in [b for b in args.backends if b.startswith("onnxruntime")]:  # export once, untimed
         start = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--child", "prostate", "onnxruntime", "--threads",
+        subprocess.run([sys.executable, __file__, "--child", "prostate", onnx_backend, "--threads",
                         str(args.threads), "--options", json.dumps({**options, "calls": 1})],
                        env=env, check=True, capture_output=True)
         print(f"ONNX export + first load (once per weights): {time.perf_counter() - start:.1f} s", file=sys.stderr)
@@ -179,10 +196,11 @@ def main() -> None:
 
 
 def table(rows: list[dict], backends: list[str]) -> str:
-    lines = ["| target | backend | median seconds | slices/s | encoder share | peak RSS MB | ratio vs torch |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| target | backend | median seconds | median CPU s | slices/s | encoder share | peak RSS MB "
+             "| ratio vs torch (wall) | ratio vs torch (CPU s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for target in dict.fromkeys(r["target"] for r in rows):
-        medians = {}
+        medians, cpu_medians = {}, {}
         for backend in backends:
             picked = [r for r in rows if r["target"] == target and r["backend"] == backend]
             if not picked:
@@ -192,9 +210,12 @@ def table(rows: list[dict], backends: list[str]) -> str:
             rate = statistics.median(r["slices"] / r["seconds"] for r in picked) if "slices" in picked[0] else None
             share = statistics.median(r["encoder_share"] for r in picked) if "encoder_share" in picked[0] else None
             rss = statistics.median(r["peak_rss_mb"] for r in picked)
+            cpu = statistics.median(r["cpu_seconds"] for r in picked)
+            cpu_medians[backend] = cpu
             ratio = medians.get("torch", seconds) / seconds
-            lines.append(f"| {target} | {backend} | {seconds:.2f} | {f'{rate:.2f}' if rate else '-'} | "
-                         f"{f'{share:.0%}' if share is not None else '-'} | {rss:.0f} | {ratio:.2f}x |")
+            cpu_ratio = cpu_medians.get("torch", cpu) / cpu
+            lines.append(f"| {target} | {backend} | {seconds:.2f} | {cpu:.2f} | {f'{rate:.2f}' if rate else '-'} | "
+                         f"{f'{share:.0%}' if share is not None else '-'} | {rss:.0f} | {ratio:.2f}x | {cpu_ratio:.2f}x |")
     return "\n".join(lines)
 
 

@@ -59,3 +59,12 @@ def test_bf16_predictor_runs_where_native(one_thread):
         reference, _ = predictor.encode_images([image])
     assert embedding.dtype == torch.float32
     assert (embedding - reference).abs().max().item() < 0.05 * reference.abs().max().item()
+
+
+def test_int8_is_an_onnxruntime_precision():
+    assert resolve_precision("int8", "cpu", backend="onnxruntime", flags=AVX2) == "int8"
+    # auto keeps fp32 on onnxruntime: int8 passes the Dice rule on prostate but is not the
+    # default (INT8_BY_DEFAULT, BENCHMARKS.md "Second round")
+    assert resolve_precision("auto", "cpu", backend="onnxruntime", flags=AVX2) == "fp32"
+    with pytest.raises(UserError, match="--precision int8 runs with --backend onnxruntime"):
+        resolve_precision("int8", "cpu", backend="torch", flags=AVX2)

@@ -80,3 +80,20 @@ def test_onnx_backend_refuses_bf16(refused, tmp_path, image):
     pytest.importorskip("onnxruntime")
     refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "bf16",
              "--backend", "onnxruntime"], watch=[tmp_path], names=["--precision bf16", "onnxruntime"])
+
+
+def test_int8_refused_on_torch(refused, tmp_path, image):
+    refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "int8",
+             "--backend", "torch"], watch=[tmp_path], names=["--precision int8", "onnxruntime"])
+
+
+def test_int8_refused_with_an_onnx_folder(refused, tmp_path, image):
+    pytest.importorskip("onnxruntime")
+    folder = tiny_export(tmp_path / "export", 0)
+    refused(predict_argv(image, tmp_path / "out", "--onnx", folder, "--precision", "int8"), watch=[tmp_path],
+            names=["--precision int8", "--run"])
+
+
+def test_precision_choices_refuse_int4(refused, tmp_path, image):
+    refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "int4"],
+            watch=[tmp_path], names=["--precision", "int4"])

@@ -6,11 +6,11 @@ import argparse
 
 # The same tuple as samtune.inference.precision.PRECISIONS, here so that building the
 # parser (samtune --help, the listings) does not import torch; a test keeps them equal.
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """Add --backend torch|onnxruntime|auto and --precision auto|fp32|bf16 to a subcommand."""
+    """Add --backend torch|onnxruntime|auto and --precision auto|fp32|bf16|int8 to a subcommand."""
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
         help=prefix + "inference engine: onnxruntime (needs samtune[onnx]; the graphs are exported once into "
@@ -19,5 +19,6 @@ def add_backend_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> 
     parser.add_argument(
         "--precision", default="auto", choices=PRECISIONS,  # kept equal to samtune.inference.precision's
         help=prefix + "bf16 runs only on hardware with native bf16 (AVX512-BF16/AMX CPUs, recent GPUs) and "
-        "with --backend torch; auto keeps fp32 (see BENCHMARKS.md)",
+        "with --backend torch; int8 (weights of the encoder's linear layers) with onnxruntime only; "
+        "auto keeps fp32 (see BENCHMARKS.md)",
     )

@@ -157,8 +157,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.tta or args.probabilities:
         raise UserError("--tta and --probabilities need --run (trained automatic runs), not --model")
     if args.onnx:  # issue 16: an exported folder runs on onnxruntime only
-        if args.backend == "torch" or args.precision == "bf16":
-            raise UserError("--onnx DIR runs on onnxruntime in fp32; drop --backend torch/--precision bf16 or use --run")
+        if args.backend == "torch" or args.precision in ("bf16", "int8"):
+            flag = "--backend torch" if args.backend == "torch" else f"--precision {args.precision}"
+            raise UserError(f"--onnx DIR runs on onnxruntime in fp32; drop {flag} or use --run")
         predictor = Predictor.from_onnx(args.onnx)
     elif args.run:
         predictor = Predictor.from_run(args.run[0], device=args.device).with_backend(args.backend, args.precision, args.run[0])

@@ -63,6 +63,9 @@ class OnnxSam:
         # As many threads as torch uses, so that backends compare on equal terms.
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
+        # onnxruntime's default, said outright: constant folding, GELU/LayerNorm/bias fusions
+        # and the NCHWc convolution layout (the profile in BENCHMARKS.md ran at this level).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
         try:
             self.encoder = ort.InferenceSession(str(encoder_path), options, providers=providers)
@@ -173,14 +176,18 @@ def read_manifest(export_dir: str | Path) -> dict:
     return manifest
 
 
-def load_onnx_predictor(export_dir: str | Path, threads: int | None = None) -> Predictor:
-    """A `Predictor` on ONNX Runtime from an export folder (see `samtune.inference.onnx_export`)."""
+def load_onnx_predictor(export_dir: str | Path, threads: int | None = None, encoder_file: str = ENCODER_FILE) -> Predictor:
+    """A `Predictor` on ONNX Runtime from an export folder (see `samtune.inference.onnx_export`).
+
+    ``encoder_file``: the encoder graph to run (``encoder_int8.onnx`` for int8, made by
+    `int8_encoder` next to the checked fp32 graph).
+    """
     from samtune.inference.predictor import Predictor
 
     export_dir = Path(export_dir)
     _onnxruntime()  # refuse before reading anything large
     manifest = read_manifest(export_dir)
-    model = OnnxSam(export_dir / ENCODER_FILE, export_dir / DECODER_FILE, manifest, threads)
+    model = OnnxSam(export_dir / encoder_file, export_dir / DECODER_FILE, manifest, threads)
     tuple_or_none = lambda v: tuple(v) if v else None  # noqa: E731
     return Predictor(
         model, manifest["mode"], tuple(manifest["classes"]), tuple_or_none(manifest.get("window")),
@@ -213,6 +220,15 @@ def cached_export(predictor: Predictor, source: str) -> Path:
     return folder
 
 
+def int8_encoder(folder: Path) -> str:
+    """The int8 encoder of a cached export folder, quantised from its fp32 graph on first use."""
+    from samtune.inference.quantize import INT8_ENCODER_FILE, quantize_encoder
+
+    if not (folder / INT8_ENCODER_FILE).is_file():
+        quantize_encoder(folder / ENCODER_FILE, folder / INT8_ENCODER_FILE)
+    return INT8_ENCODER_FILE
+
+
 def auto_backend() -> str:
     """What `--backend auto` runs: onnxruntime where installed (faster, BENCHMARKS.md), else torch."""
     return "onnxruntime" if onnxruntime_available() else "torch"
@@ -233,6 +249,8 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
         backend = auto_backend() if on_cpu_sam else "torch"
         if precision == "bf16":  # bf16 is a torch path
             backend = "torch"
+        elif precision == "int8" and on_cpu_sam:  # int8 is an onnxruntime path
+            backend = "onnxruntime"
     if backend == "onnxruntime":
         _onnxruntime()
         if predictor.device.type != "cpu":
@@ -250,7 +268,16 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
             warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
                           stacklevel=2)
             return predictor
-        onnx_predictor = load_onnx_predictor(folder)
+        encoder_file = ENCODER_FILE
+        if resolved == "int8":
+            try:
+                encoder_file = int8_encoder(folder)
+            except Exception as error:  # noqa: BLE001 - the fp32 graphs still work
+                if precision == "int8":
+                    raise UserError(f"--precision int8: quantising the encoder failed ({type(error).__name__}: "
+                                    f"{error}); use --precision fp32") from error
+                warnings.warn(f"--precision auto: int8 quantisation failed ({error}); using fp32", stacklevel=2)
+        onnx_predictor = load_onnx_predictor(folder, encoder_file=encoder_file)
         return replace(predictor, model=onnx_predictor.model)
     if resolved == "bf16":
         return replace(predictor, model=Bf16Sam(predictor.model, predictor.device))

@@ -18,12 +18,15 @@ import torch
 
 from samtune.errors import UserError
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
 # Whether `auto` picks bf16 where it is native. Off: its Dice change on the prostate val
 # slices is -0.0002 (within 0.005), but its speed could not be measured on a CPU with
 # native bf16 (the test machines are AVX2-only) nor its Dice on MNI, see BENCHMARKS.md.
 BF16_BY_DEFAULT = False
+# Whether `auto` picks int8 (weight-only MatMul quantisation, `samtune.inference.quantize`)
+# on onnxruntime. Set from the measurements in BENCHMARKS.md "int8": see the comment there.
+INT8_BY_DEFAULT = False
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,12 +65,20 @@ def native_bf16(device: torch.device | str = "cpu", flags: frozenset[str] | None
 
 def resolve_precision(requested: str, device: torch.device | str = "cpu", backend: str = "torch",
                       flags: frozenset[str] | None = None) -> str:
-    """"fp32" or "bf16" for a `--precision` value on this hardware; refuses bf16 where it is not native."""
+    """"fp32", "bf16" or "int8" for a `--precision` value on this hardware and backend.
+
+    bf16 is refused where it is not native and off torch; int8 off onnxruntime.
+    """
     if requested not in PRECISIONS:
         raise UserError(f"--precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
     native = native_bf16(device, flags)
     if requested == "auto":
+        if backend == "onnxruntime" and INT8_BY_DEFAULT and torch.device(device).type == "cpu":
+            return "int8"
         return "bf16" if native and BF16_BY_DEFAULT and backend == "torch" else "fp32"
+    if requested == "int8" and backend != "onnxruntime":
+        raise UserError("--precision int8 runs with --backend onnxruntime (or auto) only; "
+                        "use --precision fp32 with --backend torch")
     if requested == "bf16":
         if backend != "torch":
             raise UserError("--precision bf16 runs with --backend torch only; use --precision fp32 with onnxruntime")

@@ -71,9 +71,9 @@ class Predictor:
         return load_onnx_predictor(export_dir, threads)
 
     def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
-        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16).
+        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16 | int8).
 
-        See `samtune.inference.backends.with_backend`; bf16 is refused where not native.
+        See `samtune.inference.backends.with_backend`; bf16 is refused where not native, int8 off onnxruntime.
         """
         from samtune.inference.backends import with_backend
 

@@ -9,6 +9,7 @@ the volume, its label volume and one batch of model inputs, whatever the slice c
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -84,6 +85,34 @@ def batches(count: int, batch_size: int) -> Iterator[range]:
         yield range(start, min(start + batch_size, count))
 
 
+def slice_key(array: np.ndarray) -> bytes:
+    """A digest of a slice's exact values (shape, dtype and bytes)."""
+    digest = hashlib.blake2b(f"{array.shape}{array.dtype}".encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.digest()
+
+
+def unique_slices(volume: LoadedImage, axis: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """(indices of the slices to predict, [(index, earlier index it repeats)]) across `axis`.
+
+    A slice equal value for value to an earlier one (the all-zero slices at the ends of a
+    padded volume: 34 of the MNI template's 189 axial slices) takes that slice's labels
+    without a forward: with one intensity range per volume its model input, hence its
+    labels, are the same. Constant slices of another value are still predicted: an
+    automatic model may label a blank slice, so "blank means background" is not assumed.
+    """
+    first_of: dict[bytes, int] = {}
+    firsts, copies = [], []
+    for index in range(volume.array.shape[axis]):
+        key = slice_key(take(volume, axis, index))
+        if key in first_of:
+            copies.append((index, first_of[key]))
+        else:
+            first_of[key] = index
+            firsts.append(index)
+    return firsts, copies
+
+
 def predict_volume(
     predictor: Predictor, volume: LoadedImage | np.ndarray, axis: int = 0, batch_size: int | None = None
 ) -> LoadedImage:
@@ -98,8 +127,9 @@ def predict_volume(
 
     Returns:
         `LoadedImage` with uint8 labels of the volume's spatial shape (0 = background,
-        k = class k) and the source's geometry, ready for `write_image`. No slice is
-        skipped: empty slices are predicted too.
+        k = class k) and the source's geometry, ready for `write_image`. Every slice
+        gets the model's labels, empty ones too; a slice that repeats an earlier one
+        exactly is not run again but copies its labels (`unique_slices`).
     """
     if predictor.mode != "automatic":
         raise UserError(
@@ -113,8 +143,12 @@ def predict_volume(
     # A view whose first axis is the slicing axis: writing into it fills `labels`.
     by_slice = np.moveaxis(labels, axis, 0)
     batch_size = default_batch_size(predictor.device) if batch_size is None else batch_size
-    for indices in batches(by_slice.shape[0], batch_size):
+    firsts, copies = unique_slices(loaded, axis)
+    for positions in batches(len(firsts), batch_size):
+        indices = [firsts[p] for p in positions]
         images = [take(loaded, axis, i) for i in indices]
         for index, slice_labels in zip(indices, predictor.predict_images(images, value_range=value_range)):
             by_slice[index] = slice_labels
+    for index, source in copies:  # exact repeats of an earlier slice: same input, same labels
+        by_slice[index] = by_slice[source]
     return LoadedImage(labels, loaded.geometry, loaded.path)
