@@ -204,7 +204,7 @@ def train(
                 "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
                 "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(device), "trainable_parameters": trainable,
                 "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
-                "embedding_cache": use_cache, "config": asdict(config),
+                "embedding_cache": use_cache, "data_workers": settings.workers, "config": asdict(config),
                 # several training sources (engine.multi_data): samples drawn from each
                 **({"draws_per_dataset": data.train.draw_counts(
                     result.steps * o.batch_size * o.accumulation * dist.world_size, r.seed)}
