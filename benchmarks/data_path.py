@@ -10,7 +10,10 @@ through what the loop reads:
   `make_loader` (what `Trainer` reads now), worker start-up included.
 
 Variants alternate within each repeat; the median over repeats is reported. The case is
-read before timing (both paths keep it cached), so this is the per-sample cost.
+read before timing (both paths keep it cached), so this is the per-sample cost. CPU
+seconds per sample add this process's and its (finished) worker processes' user+system
+time: on a machine with a free core per process, a path delivers about
+processes / (CPU s per sample) samples per second.
 
 Start-up reads: the data check and the dataset read every case twice before
 (`check_source` then `SliceDataset`); `SliceDataset.checked` reads it once.
@@ -75,7 +78,14 @@ def _labels():
     return LabelMap.binary(threshold=128)
 
 
-def throughput(folder: Path, samples: int, repeats: int, workers: int) -> dict[str, float]:
+def _cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def throughput(folder: Path, samples: int, repeats: int, workers: int) -> dict[str, tuple[float, float]]:
     from samtune.data.dataset import SliceDataset
     from samtune.data.prompts import PromptConfig
     from samtune.data.sources import load_source
@@ -102,12 +112,14 @@ def throughput(folder: Path, samples: int, repeats: int, workers: int) -> dict[s
     variants = {"before (training process)": before, "DataLoader, 0 workers": loader(0),
                 f"DataLoader, {workers} workers": loader(workers)}
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, run in variants.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _cpu_seconds()
             run()
             rates[name].append(samples / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in rates.items()}
+            cpu[name].append((_cpu_seconds() - start_cpu) / samples)
+    return {name: (statistics.median(rates[name]), statistics.median(cpu[name])) for name in variants}
 
 
 def startup_reads(folder: Path) -> dict[str, float]:
@@ -185,11 +197,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         train_folder = _mni_folder(root / "train")
-        print("\n| path | samples/s (median of %d x %d samples) |\n|---|---|" % (args.repeats, args.samples))
+        print("\n| path | samples/s (median of %d x %d samples) | CPU s per sample |\n|---|---|---|"
+              % (args.repeats, args.samples))
         rates = throughput(train_folder, args.samples, args.repeats, args.workers)
-        base = rates["before (training process)"]
-        for name, rate in rates.items():
-            print(f"| {name} | {rate:.2f} ({rate / base:.2f}x) |", flush=True)
+        base = rates["before (training process)"][0]
+        for name, (rate, cpu) in rates.items():
+            print(f"| {name} | {rate:.2f} ({rate / base:.2f}x) | {cpu:.3f} |", flush=True)
         print("\n| start-up (train set, one MNI volume) | seconds |\n|---|---|")
         for name, seconds in startup_reads(train_folder).items():
             print(f"| {name} | {seconds:.2f} |", flush=True)
