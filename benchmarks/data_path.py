@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48, help="training samples per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (median reported)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--val-slices", type=int, nargs="+", default=[12, 48, 96])
+    parser.add_argument("--val-slices", type=int, nargs="*", default=[12, 48, 96], help="none: skip the memory part")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -206,6 +206,8 @@ def main() -> None:
         print("\n| start-up (train set, one MNI volume) | seconds |\n|---|---|")
         for name, seconds in startup_reads(train_folder).items():
             print(f"| {name} | {seconds:.2f} |", flush=True)
+        if not args.val_slices:
+            return
         print("\n| validation slices | peak RSS before (MiB) | peak RSS streamed (MiB) |\n|---|---|---|")
         for count, before, streamed in memory(root, train_folder, args.val_slices):
             print(f"| {count} | {before:.0f} | {streamed:.0f} |", flush=True)

@@ -21,7 +21,7 @@ from generated_data import write_disc_dataset
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
 from samtune.engine.data import TrainSamples, build_training_data
-from samtune.engine.loader import PickedItems, StepBatches, make_loader
+from samtune.engine.loader import PickedItems, StepBatches, make_loader, widen
 from samtune.models.registry import get_spec
 
 # Picks are (dataset index, stream position); image/boxes/points are float64 sums of the
@@ -105,7 +105,8 @@ def _batches(config: TrainConfig, count: int, workers: int) -> list[dict]:
     loader = make_loader(PickedItems(TrainSamples(data.train, data.prompts, config.run.seed)), workers,
                          torch.device("cpu"), config.run.seed, batch_sampler=order)
     rows = []
-    for batch, picks in zip(loader, order):
+    for batch, picks in zip(map(widen, loader), order):
+        assert batch["mask"].dtype == torch.int64
         row = {"picks": [list(p) for p in picks], "image": float(batch["image"].double().sum()),
                "mask": int(batch["mask"].sum())}
         for key in ("boxes", "points"):

@@ -89,17 +89,46 @@ def _stack(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(values, out=out)
 
 
+NARROWED = "_sent_as_uint8"  # keys of int64 maps a worker sent as uint8; `widen` restores them
+
+
+def _fits_uint8(values: list[torch.Tensor]) -> bool:
+    """Large int64 maps (masks, targets [S,S]) whose values all lie in 0..255."""
+    return values[0].dtype == torch.int64 and values[0].numel() >= 4096 and all(
+        int(v.min()) >= 0 and int(v.max()) <= 255 for v in values)
+
+
+def widen(batch: dict[str, Any]) -> dict[str, Any]:
+    """Undo a worker's narrowing (same values, int64 again); call it after the move to
+    the device, so the smaller uint8 maps are what crosses to the GPU."""
+    for key in batch.pop(NARROWED, []):
+        batch[key] = batch[key].long()
+    return batch
+
+
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tensors stacked, None kept, anything else as a list."""
+    """Tensors stacked, None kept, anything else as a list.
+
+    In a worker process, int64 class maps with values 0..255 travel as uint8 (a 1024 px
+    mask is 8 MiB as int64, 1 MiB as uint8; copying samples between processes costs about
+    as much CPU as building them, BENCHMARKS.md); the receiver calls `widen`.
+    """
     batch: dict[str, Any] = {}
+    in_worker = get_worker_info() is not None
+    narrowed = []
     for key in items[0]:
         values = [item[key] for item in items]
         if isinstance(values[0], torch.Tensor):
+            if in_worker and _fits_uint8(values):
+                values = [v.to(torch.uint8) for v in values]
+                narrowed.append(key)
             batch[key] = _stack(values)
         elif values[0] is None:
             batch[key] = None
         else:
             batch[key] = values
+    if narrowed:
+        batch[NARROWED] = narrowed
     return batch
 
 
