@@ -57,6 +57,8 @@ TRAIN_CASES = [
     ("run.log_every=0", ["run.log_every", "0"]),
     ("run.checkpoint_every=0", ["run.checkpoint_every", "0"]),
     ("run.threads=0", ["run.threads", "0"]),
+    ("data.workers=-1", ["data.workers", "-1", ">= 0"]),
+    ("data.cache_mb=0", ["data.cache_mb", "0", "> 0"]),
     ("model.image_size=8", ["model.image_size", "8", ">= 16"]),
 ]
 

@@ -1,6 +1,7 @@
 """A torch Dataset of 2D training / evaluation samples in the model's input frame.
 
-Pipeline per sample (volumes are read once per case and cached, not once per slice):
+Pipeline per sample (volumes are read once per case and kept in a bounded LRU cache,
+not read once per slice):
 
     read case -> map labels -> pick slices (training: empty-slice policy)
     -> slice -> normalise (one intensity range per case) -> augment (training, seeded)
@@ -21,6 +22,12 @@ Every sample is a dict:
 
 Determinism: sample ``i`` in epoch ``e`` draws from ``np.random.default_rng([seed, e, i])``;
 call `set_epoch` each epoch for fresh augmentations. Same seed, epoch and index: same sample.
+
+Reading: building the dataset reads every case once to list its slices (and, for
+training, to apply the empty-slice policy). `SliceDataset.checked` does that in the same
+pass as the data check (`samtune.data.validate.check_source`), so a case is read once at
+start, not twice. Prepared cases stay in an LRU cache bounded by ``cache_cases`` and
+``cache_mb``; a case evicted from it is read again when one of its slices is asked for.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 from samtune.data.augment import AugmentConfig, apply_augment, sample_params
-from samtune.data.case_io import read_case, select_channels
+from samtune.data.case_io import CaseData, read_case, select_channels
 from samtune.data.labels import LabelMap, require_integer_labels
 from samtune.data.preprocess import Normalization, ResizePad, intensity_range, scale_intensity
 from samtune.data.prompts import PromptConfig, prompts_from_mask
@@ -68,7 +75,10 @@ class SliceDatasetConfig:
         channels: which image channels to use (e.g. (0,) or (0, 1, 2)); None: all, which
             must be 1 or 3 (2D photos may add an alpha channel, which is dropped).
         seed: base seed for slice sampling, augmentation and prompts.
-        cache_cases: how many read cases to keep in memory (None: all).
+        cache_cases: how many read cases to keep in memory at most (None: no count bound).
+        cache_mb: memory the kept cases may take at most, MiB of prepared arrays (None:
+            no size bound). The most recently used case always stays, whatever its size.
+            Each DataLoader worker process keeps its own cache.
     """
 
     image_size: int
@@ -82,6 +92,7 @@ class SliceDatasetConfig:
     channels: tuple[int, ...] | None = None
     seed: int = 0
     cache_cases: int | None = None
+    cache_mb: float | None = 1024.0
 
 
 @dataclass
@@ -92,6 +103,10 @@ class _Prepared:
     classes: np.ndarray  # [y,x] / [z,y,x] class ids
     value_range: tuple[float, float]
     refs: list[SliceRef] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.image.nbytes + self.classes.nbytes)
 
 
 class SliceDataset(Dataset):
@@ -113,6 +128,30 @@ class SliceDataset(Dataset):
         labels: LabelMap | None = None,
         train: bool = True,
     ) -> None:
+        self._start(cases, config, labels, train)
+        for case_index, case in enumerate(self.cases):
+            self._add_case(case_index, read_case(case))
+        self._finish()
+
+    @classmethod
+    def checked(
+        cls, source: Source, config: SliceDatasetConfig, labels: LabelMap | None = None, train: bool = True
+    ) -> SliceDataset:
+        """Check ``source`` (`check_source`) and build the dataset from the same reads.
+
+        Raises DataError with the check's first fatal problem, as `Report.raise_if_fatal`.
+        """
+        from samtune.data.validate import check_source
+
+        dataset = cls.__new__(cls)
+        dataset._start(source, config, labels, train)
+        check_source(source, dataset.labels, config.axis, config.channels,
+                     on_case=dataset._add_case).raise_if_fatal()
+        dataset._finish()
+        return dataset
+
+    def _start(self, cases: Source | list[Case], config: SliceDatasetConfig, labels: LabelMap | None,
+               train: bool) -> None:
         if isinstance(cases, Source):
             labels = labels or cases.labels
             cases = cases.cases
@@ -124,31 +163,37 @@ class SliceDataset(Dataset):
         self.train = train
         self.epoch = 0
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
+        self._slices: dict[int, list[SliceRef]] = {}  # case index -> its chosen slices
         self.refs: list[SliceRef] = []
         self._case_of: list[int] = []
-        for case_index in range(len(self.cases)):
-            prepared = self._prepare(case_index)
-            has_fg = foreground_per_slice(prepared.classes, prepared.refs[0].axis)
-            if train:
-                rng = np.random.default_rng([config.seed, case_index])
-                chosen: Sequence[int] = select_slices(has_fg, config.empty_slices, rng)
-            else:
-                chosen = range(len(prepared.refs))
-            self.refs.extend(prepared.refs[i] for i in chosen)
+
+    def _add_case(self, case_index: int, data: CaseData) -> None:
+        """List the slices of case ``case_index`` (read as ``data``) and cache it."""
+        prepared = self._prepared_from(case_index, data)
+        self._remember(case_index, prepared)
+        has_fg = foreground_per_slice(prepared.classes, prepared.refs[0].axis)
+        if self.train:
+            rng = np.random.default_rng([self.config.seed, case_index])
+            chosen: Sequence[int] = select_slices(has_fg, self.config.empty_slices, rng)
+        else:
+            chosen = range(len(prepared.refs))
+        self._slices[case_index] = [prepared.refs[i] for i in chosen]
+
+    def _finish(self) -> None:
+        for case_index in range(len(self.cases)):  # in case order, whatever order they were read in
+            chosen = self._slices[case_index]
+            self.refs.extend(chosen)
             self._case_of.extend([case_index] * len(chosen))
+        del self._slices
         if not self.refs:
             raise DataError(
-                f"no slices left after the empty-slice policy {config.empty_slices!r}: "
+                f"no slices left after the empty-slice policy {self.config.empty_slices!r}: "
                 "no mask holds foreground; check the label mapping"
             )
 
-    def _prepare(self, case_index: int) -> _Prepared:
-        if case_index in self._cache:
-            self._cache.move_to_end(case_index)
-            return self._cache[case_index]
+    def _prepared_from(self, case_index: int, data: CaseData) -> _Prepared:
         case = self.cases[case_index]
-        data = read_case(case)
-        assert data.mask is not None  # read_case(with_mask=True) raised for a case without one
+        assert data.mask is not None  # cases are read with their masks (a case without one is refused)
         require_integer_labels(data.mask, self.labels, str(case.mask))
         classes = self.labels.apply(data.mask, where=str(case.mask))
         image = select_channels(data, self.config.channels)
@@ -157,11 +202,30 @@ class SliceDataset(Dataset):
             image, cfg.window, cfg.percentiles, keep_uint8=cfg.normalization == "imagenet"
         )
         refs = slice_refs(case.case_id, data.spatial_shape, data.geometry, cfg.axis)
-        prepared = _Prepared(image, classes, value_range, refs)
+        return _Prepared(image, classes, value_range, refs)
+
+    def _remember(self, case_index: int, prepared: _Prepared) -> None:
+        """Keep ``prepared`` as the most recent entry; evict the oldest past either bound."""
         self._cache[case_index] = prepared
-        limit = cfg.cache_cases
-        while limit is not None and len(self._cache) > max(limit, 1):
+        self._cache.move_to_end(case_index)
+        count, megabytes = self.config.cache_cases, self.config.cache_mb
+        while len(self._cache) > 1 and (
+            (count is not None and len(self._cache) > max(count, 1))
+            or (megabytes is not None and self.cached_bytes > megabytes * 2**20)
+        ):
             self._cache.popitem(last=False)
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of the prepared cases held in the cache now."""
+        return sum(p.nbytes for p in self._cache.values())
+
+    def _prepare(self, case_index: int) -> _Prepared:
+        if case_index in self._cache:
+            self._cache.move_to_end(case_index)
+            return self._cache[case_index]
+        prepared = self._prepared_from(case_index, read_case(self.cases[case_index]))
+        self._remember(case_index, prepared)
         return prepared
 
     def __len__(self) -> int:

@@ -1,6 +1,8 @@
 """Check a data source before training: every problem on its own line, naming the file.
 
-`check_source` reads every case once (the same reads and checks training does) and
+`check_source` reads every case once (the same reads and checks training does; training
+builds its dataset from these very reads through ``on_case``, see
+`samtune.data.dataset.SliceDataset.checked`) and
 collects a `Report`: counts, image sizes and spacings, label values found per class,
 empty masks, and `Problem`s. A problem is *fatal* when it would break training (a
 missing or unreadable file, size or geometry mismatch, NaN, undeclared label value,
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -116,7 +118,8 @@ def _tally(items) -> str:
         f", ... {len(counts) - 5} more" if len(counts) > 5 else "")
 
 
-def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Report) -> None:
+def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Report) -> CaseData | None:
+    """Check one case; its pixels when they passed every fatal check, else None."""
     where = case.describe()
     missing = [p for p in (*case.images, case.mask) if p is not None and not Path(p).exists()]
     for path in missing:
@@ -124,7 +127,7 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
     if case.mask is None:
         report.problems.append(Problem(where, f"no mask given for {case.images[0]}"))
     if missing or case.mask is None:
-        return
+        return None
     try:
         image = read_channels(case)
         check_intensities(image)
@@ -132,7 +135,7 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
         check_axis(axis, image.spatial_ndim)
     except DataError as error:
         report.problems.append(Problem(where, str(error)))
-        return
+        return None
     if image.array.size and image.array.min() == image.array.max():
         report.problems.append(Problem(where, f"{image.path}: image is constant ({image.array.flat[0]})", fatal=False))
     try:
@@ -140,7 +143,7 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
         require_integer_labels(mask, labels, str(case.mask))
     except DataError as error:
         report.problems.append(Problem(where, str(error)))
-        return
+        return None
     if str(case.mask).lower().endswith((".jpg", ".jpeg")):
         report.problems.append(Problem(where, f"{case.mask}: JPEG masks are lossy (compression noise around "
                                        "edges becomes label values); store masks as PNG", fatal=False))
@@ -152,7 +155,9 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
             where, f"{case.mask}: label value(s) {bad} not declared ({labels.describe()}); "
             "add them to the label mapping or fix the mask"))
         classes = mask != 0
+        usable = False
     else:
+        usable = True
         classes = labels.apply(mask, where=str(case.mask))
     use_axis = check_axis(axis, image.spatial_ndim)
     fg = foreground_per_slice(classes, use_axis)
@@ -162,6 +167,7 @@ def _check_case(case: Case, labels: LabelMap, axis: int, channels, report: Repor
     if not fg.any():
         report.problems.append(Problem(where, f"{case.mask}: mask is empty (no foreground for {labels.describe()})",
                                        fatal=False))
+    return CaseData(case, image.array, image.geometry, mask) if usable else None
 
 
 def check_source(
@@ -169,6 +175,7 @@ def check_source(
     labels: LabelMap | None = None,
     axis: int = 0,
     channels: tuple[int, ...] | None = None,
+    on_case: Callable[[int, CaseData], None] | None = None,
 ) -> Report:
     """Read and check every labelled case of ``source``.
 
@@ -178,19 +185,28 @@ def check_source(
             labels, else binary (any non-zero value is foreground).
         axis: slicing axis used to count slices of volumes.
         channels: image channels training will use (see `SliceDatasetConfig.channels`).
+        on_case: called as ``on_case(case number, pixels)`` for every case that passed the
+            fatal checks, in source order, so a caller can use the pixels this check read
+            instead of reading them again; a DataError it raises is reported as a fatal
+            problem of that case.
     """
     if not isinstance(source, Source):
         source = load_source(source)
     labels = labels or source.labels or LabelMap.binary()
     report = Report(source, labels, axis, problems=list(source.problems))
     image_users: dict[Path, str] = {}
-    for case in source.cases:
+    for number, case in enumerate(source.cases):
         first = Path(case.images[0])
         if first in image_users:
             report.problems.append(Problem(case.describe(), f"image {first} is also used by {image_users[first]}",
                                            fatal=False))
         image_users.setdefault(first, case.describe())
-        _check_case(case, labels, axis, channels, report)
+        data = _check_case(case, labels, axis, channels, report)
+        if data is not None and on_case is not None:
+            try:
+                on_case(number, data)
+            except DataError as error:
+                report.problems.append(Problem(case.describe(), str(error)))
     if report.cases and not any(c.foreground_slices for c in report.cases):
         report.problems.append(Problem(str(source.path), f"no mask holds foreground for {labels.describe()}; "
                                        "check the label mapping"))

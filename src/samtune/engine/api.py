@@ -7,7 +7,7 @@ import random
 import resource
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -15,8 +15,9 @@ from torch import nn
 
 from samtune.configs import from_dict
 from samtune.engine.config import Device, TrainConfig, check_values
-from samtune.engine.data import build_training_data, eval_sample, training_sample
+from samtune.engine.data import EvalSamples, TrainSamples, build_training_data
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
+from samtune.engine.loader import resolve_workers
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
@@ -167,7 +168,8 @@ def train(
         model.to(torch_device)
         trainable, total = parameter_count(model)
         r = config.run
-        val_items = [eval_sample(data.val[i], data.prompts, r.seed) for i in range(len(data.val))] if data.val else None
+        # Built slice by slice as validation reads them: memory does not grow with their number.
+        val_items = EvalSamples(data.val, data.prompts, r.seed) if data.val else None
         # Everything is validated: only now is anything written.
         if not resume and dist.is_main:
             layout.create(overwrite)
@@ -190,18 +192,16 @@ def train(
             patience=config.eval.patience, log_every=r.log_every, checkpoint_every=r.checkpoint_every,
             precision=r.precision, seed=r.seed, use_cache=use_cache,
             tensorboard=r.tensorboard == "on" or (r.tensorboard == "auto" and tensorboard_available()),
+            workers=resolve_workers(config.data.workers, torch_device),
         )
         train_ds = data.train
-
-        def train_item(index: int, position: int) -> dict[str, Any]:
-            train_ds.set_epoch(position // len(train_ds))
-            return training_sample(train_ds[index], data.prompts, r.seed, position)
-
+        train_item = TrainSamples(train_ds, data.prompts, r.seed)
 
         def save_weights(trained: nn.Module, directory: Path) -> None:
             save_tuning(trained, directory, overrides=overrides)
 
-        trainer = Trainer(model, objective, settings, train_item, len(train_ds), val_items, layout.path, torch_device, dist,
+        # EvalSamples is a sized, indexable Dataset: the sequence the trainer reads
+        trainer = Trainer(model, objective, settings, train_item, len(train_ds), cast(Any, val_items), layout.path, torch_device, dist,
                           save_weights)
         if resume:
             trainer.resume()
@@ -212,7 +212,7 @@ def train(
                 "final_val_dice": result.final_dice, "train_seconds": round(result.wall_seconds, 2),
                 "peak_rss_mb": round(peak_rss_mb(), 1), **peak_gpu(torch_device), "trainable_parameters": trainable,
                 "total_parameters": total, "stopped_early": result.stopped_early, "strategy": strategy.name,
-                "embedding_cache": use_cache, "config": asdict(config),
+                "embedding_cache": use_cache, "data_workers": settings.workers, "config": asdict(config),
                 # several training sources (engine.multi_data): samples drawn from each
                 **({"draws_per_dataset": data.train.draw_counts(
                     result.steps * o.batch_size * o.accumulation * dist.world_size, r.seed)}

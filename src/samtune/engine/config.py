@@ -57,6 +57,10 @@ class DataConfig:
     percentiles: list[float] | None = None  # MR clipping, e.g. [0.5, 99.5]
     augment: bool = False  # flips, rotation, scaled crop, intensity jitter (seeded)
     channels: list[int] | None = None  # image channels to use (1 or 3); None: all
+    workers: int | None = None  # DataLoader worker processes; None: 2 on CUDA, 0 on the CPU
+    # LRU cache of read cases per dataset and process, in MiB (each worker keeps its own);
+    # null: keep every case. A case evicted from it is read again when next needed.
+    cache_mb: float | None = 1024.0
 
 
 @dataclass
@@ -154,6 +158,10 @@ def _rules(config: TrainConfig) -> list[tuple[str, object, bool, str]]:
         ("run.log_every", r.log_every, r.log_every >= 1, positive_int),
         ("run.checkpoint_every", r.checkpoint_every, r.checkpoint_every >= 1, positive_int),
         ("run.threads", r.threads, r.threads is None or r.threads >= 1, "give a thread count >= 1, or null"),
+        ("data.workers", config.data.workers, config.data.workers is None or config.data.workers >= 0,
+         "give a number of worker processes >= 0 (0: build batches in the training process), or null for auto"),
+        ("data.cache_mb", config.data.cache_mb, config.data.cache_mb is None
+         or (_finite(config.data.cache_mb) and config.data.cache_mb > 0), "give MiB > 0, or null for no bound"),
     ]
     return rules
 

@@ -1,9 +1,11 @@
 """From a training configuration to the samples the loop consumes.
 
 Wraps `samtune.data.SliceDataset`: resolves the label map, validates the sources first
-(so bad data is a clear error, not a stack trace inside the loop), and turns a sample
+(so bad data is a clear error, not a stack trace inside the loop; the dataset is built
+from the check's own reads, so each case is read once at start), and turns a sample
 with N prompts into a training sample with exactly one (drawn with the sample's own
-seeded generator), as the decoder takes one prompt per image.
+seeded generator), as the decoder takes one prompt per image. `TrainSamples` and
+`EvalSamples` are what the loop's DataLoaders read (`samtune.engine.loader`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from samtune.data.augment import AugmentConfig
 from samtune.data.dataset import SliceDataset, SliceDatasetConfig
@@ -20,7 +23,6 @@ from samtune.data.labels import LabelMap, parse_label_spec
 from samtune.data.intensity import Normalization, parse_window
 from samtune.data.prompts import PromptConfig
 from samtune.data.sources import load_source
-from samtune.data.validate import check_source
 from samtune.engine.config import DataConfig, TaskConfig
 from samtune.errors import ConfigError
 
@@ -64,14 +66,11 @@ def build_training_data(
     labels = parse_label_spec(data.labels) if data.labels else (source.labels or LabelMap.binary())
     labels = labels.with_others(data.other_labels)
     prompts, config = slice_config(data, task, image_size, normalization, seed)
-    channels = tuple(data.channels) if data.channels else None
-    check_source(source, labels, data.axis, channels).raise_if_fatal()
-    train = SliceDataset(source, config, labels=labels, train=True)
+    train = SliceDataset.checked(source, config, labels=labels, train=True)
     val = None
     if data.val:
         val_source = load_source(data.val, root=data.root)
-        check_source(val_source, labels, data.axis, channels).raise_if_fatal()
-        val = SliceDataset(val_source, config, labels=labels, train=False)
+        val = SliceDataset.checked(val_source, config, labels=labels, train=False)
     return TrainingData(train, val, labels, labels.num_classes, prompts)
 
 
@@ -93,6 +92,7 @@ def slice_config(
         prompts=prompts,
         channels=tuple(data.channels) if data.channels else None,
         seed=seed,
+        cache_mb=data.cache_mb,
     )
     return prompts, config
 
@@ -135,3 +135,30 @@ def eval_sample(sample: dict[str, Any], prompts: PromptConfig | None, seed: int)
     item = training_sample(sample, prompts, seed, position=0)
     item["index"] = torch.tensor(int(sample["index"]) + VAL_INDEX_OFFSET)
     return item
+
+
+class TrainSamples:
+    """``item(index, position)``: training sample `index` with the randomness of stream
+    `position` (its epoch's augmentation, its own prompt pick); what `Trainer` reads."""
+
+    def __init__(self, dataset: Any, prompts: PromptConfig | None, seed: int):
+        self.dataset, self.prompts, self.seed = dataset, prompts, seed
+
+    def __call__(self, index: int, position: int) -> dict[str, Any]:
+        self.dataset.set_epoch(position // len(self.dataset))
+        return training_sample(self.dataset[index], self.prompts, self.seed, position)
+
+
+class EvalSamples(Dataset):
+    """Validation samples built when read (one slice at a time, none kept), in order."""
+
+    def __init__(self, dataset: Any, prompts: PromptConfig | None, seed: int):
+        self.dataset, self.prompts, self.seed = dataset, prompts, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return eval_sample(self.dataset[index], self.prompts, self.seed)

@@ -20,7 +20,6 @@ from samtune.data.intensity import Normalization
 from samtune.data.labels import LabelMap, parse_label_spec
 from samtune.data.multi_source import SourceMix
 from samtune.data.sources import load_source
-from samtune.data.validate import check_source
 from samtune.engine.config import DataConfig, DataSource, TaskConfig
 from samtune.errors import ConfigError
 
@@ -62,7 +61,7 @@ class MixedSlices:
     def draw_counts(self, positions: int, order_seed: int) -> dict[str, int]:
         """Samples each dataset gave to the first `positions` stream positions of a run.
 
-        Repeats the loop's order (`engine.trainer.sample_positions`: epoch permutations
+        Repeats the loop's order (`engine.loader.StepBatches`: epoch permutations
         seeded with ``order_seed * 100_003 + epoch``), then this class's draws.
         """
         n = len(self)
@@ -100,7 +99,6 @@ def _as_sources(value: str | list[DataSource] | None) -> list[DataSource]:
 
 def _datasets(sources: list[DataSource], data: DataConfig, config, train: bool, where: str
               ) -> tuple[list[SliceDataset], list[LabelMap]]:
-    channels = tuple(data.channels) if data.channels else None
     datasets, label_maps = [], []
     for i, spec in enumerate(sources):
         if not spec.path:
@@ -110,8 +108,7 @@ def _datasets(sources: list[DataSource], data: DataConfig, config, train: bool, 
         labels = parse_label_spec(text) if text else (source.labels or LabelMap.binary())
         if not labels.is_binary:  # e.g. organs a TotalSegmentator map holds beyond those named
             labels = labels.with_others(data.other_labels)
-        check_source(source, labels, data.axis, channels).raise_if_fatal()
-        datasets.append(SliceDataset(source, config, labels=labels, train=train))
+        datasets.append(SliceDataset.checked(source, config, labels=labels, train=train))
         label_maps.append(labels)
     return datasets, label_maps
 

@@ -33,7 +33,8 @@ from samtune.engine.objective_mim import MaskedImageObjective
 from samtune.engine.pretrain_config import PretrainConfig
 from samtune.engine.pretrain_report import plot_pretrain_curves, plot_reconstructions
 from samtune.engine.run_dir import tensorboard_available
-from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, to_device, collate
+from samtune.engine.loader import collate, resolve_workers
+from samtune.engine.trainer import LoopSettings, Trainer, TrainResult, to_device
 from samtune.errors import ConfigError
 from samtune.methods.tuning import KEEP_EVAL, TUNING_ATTR, train_mode
 from samtune.models.mim_decoder import MaskedImageModel, check_mask_geometry, random_mask
@@ -60,6 +61,9 @@ def _check(config: PretrainConfig) -> None:
         raise ConfigError(f"masking.ratio {config.masking.ratio} must lie strictly between 0 and 1 (SimMIM used 0.6)")
     if config.optim.steps < 1 or config.optim.batch_size < 1 or config.optim.accumulation < 1:
         raise ConfigError("optim.steps, optim.batch_size and optim.accumulation must be >= 1")
+    if config.data.workers is not None and config.data.workers < 0:
+        raise ConfigError(f"data.workers: {config.data.workers} is out of range; give a number of worker processes "
+                          ">= 0 (0: build batches in the training process), or null for auto")
     if config.eval.every < 1 or config.eval.images < 1:
         raise ConfigError("eval.every and eval.images must be >= 1")
     if config.run.precision == "fp16" and resolve_device(config.run.device).type != "cuda":
@@ -131,6 +135,24 @@ class PretrainTrainer(Trainer):
             plot_reconstructions(rows, self.objective.mask_patch, self.run_dir / "reconstructions.png", self.step)
         self.progress.message(f"step {self.step}: masked reconstruction loss on the fixed slices {value:.4f}")
         return False
+
+
+class MaskedSlices:
+    """Training item at stream `position`: a slice drawn from the source mix, with its mask.
+
+    A class rather than a closure so that DataLoader workers can receive it when
+    processes are spawned (not forked).
+    """
+
+    def __init__(self, datasets: list[UnlabeledSlices], mix: SourceMix, seed: int, grid: int, ratio: float):
+        self.datasets, self.mix, self.seed, self.grid, self.ratio = datasets, mix, seed, grid, ratio
+
+    def __call__(self, index: int, position: int) -> dict[str, Any]:
+        dataset, number = self.mix.draw(self.seed, position)
+        sample = self.datasets[dataset][number]
+        mask = random_mask(self.grid, self.ratio, np.random.default_rng([self.seed, position, _MASK_STREAM]))
+        return {"image": sample["image"], "valid": sample["valid"], "mim_mask": mask,
+                "index": torch.tensor(position)}
 
 
 def _fixed_items(datasets: list[UnlabeledSlices], count: int, seed: int, grid: int, ratio: float) -> list[dict]:
@@ -215,19 +237,14 @@ def pretrain(
         mask_grid = image_size // m.patch
         seed = config.run.seed
 
-        def train_item(index: int, position: int) -> dict[str, Any]:
-            dataset, number = mix.draw(seed, position)
-            sample = datasets[dataset][number]
-            mask = random_mask(mask_grid, m.ratio, np.random.default_rng([seed, position, _MASK_STREAM]))
-            return {"image": sample["image"], "valid": sample["valid"], "mim_mask": mask,
-                    "index": torch.tensor(position)}
-
+        train_item = MaskedSlices(datasets, mix, seed, mask_grid, m.ratio)
         o, r = config.optim, config.run
         settings = LoopSettings(
             steps=o.steps, batch_size=o.batch_size, accumulation=o.accumulation, lr=o.lr, weight_decay=o.weight_decay,
             warmup_steps=o.warmup_steps, schedule=o.schedule, clip_grad=o.clip_grad, eval_every=config.eval.every,
             log_every=r.log_every, checkpoint_every=r.checkpoint_every, precision=r.precision, seed=seed,
             tensorboard=r.tensorboard == "on" or (r.tensorboard == "auto" and tensorboard_available()),
+            workers=resolve_workers(config.data.workers, torch_device),
         )
         fixed = _fixed_items(datasets, config.eval.images, seed, mask_grid, m.ratio)
         objective = MaskedImageObjective(m.patch, m.norm_target)

@@ -18,6 +18,7 @@ class PretrainDataConfig:
     weights: list[float] | None = None  # sampling weight per source; None: each source equally often
     axis: int = 0  # volume axis to slice along (array order z, y, x)
     percentiles: list[float] | None = None  # intensity clipping per volume, e.g. [0.5, 99.5]
+    workers: int | None = None  # DataLoader worker processes; None: 2 on CUDA, 0 on the CPU
 
 
 @dataclass

@@ -5,7 +5,9 @@ with (seed, e); optimiser step k consumes the next ``batch_size * accumulation *
 world_size`` positions of that stream, rank r taking every world_size-th one. The order
 is therefore a pure function of the seed and the step, so a resumed run reads exactly
 the samples the uninterrupted run would have read. Each sample's augmentation and
-prompt randomness is seeded by its stream position (see `engine.data`).
+prompt randomness is seeded by its stream position (see `engine.data`). The order is a
+`torch.utils.data` Sampler read by a DataLoader (`engine.loader`): ``settings.workers``
+processes build the batches ahead of the step, which changes no sample.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
+from samtune.engine.loader import EpochOrder, PickedItems, StepBatches, make_loader, step_picks, widen
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.progress import Progress
 from samtune.engine.curves import plot_training_curves
@@ -58,6 +61,7 @@ class LoopSettings:
     seed: int = 0
     use_cache: bool = False
     tensorboard: bool = False
+    workers: int = 0  # DataLoader worker processes (engine.loader.resolve_workers picks the default)
 
 
 @dataclass
@@ -72,29 +76,10 @@ class TrainResult:
 
 
 def sample_positions(step: int, micro: int, settings: LoopSettings, n: int, dist: DistInfo) -> list[tuple[int, int]]:
-    """(dataset index, sample position) of micro-batch `micro` of optimiser step `step` on this rank."""
-    global_batch = settings.batch_size * dist.world_size
-    start = (step * settings.accumulation + micro) * global_batch
-    positions = range(start + dist.rank, start + global_batch, dist.world_size)
-    indices = []
-    for position in positions:
-        epoch, offset = divmod(position, n)
-        generator = torch.Generator().manual_seed(settings.seed * 100_003 + epoch)
-        indices.append((int(torch.randperm(n, generator=generator)[offset]), position))
-    return indices
-
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    batch: dict[str, Any] = {}
-    for key in items[0]:
-        values = [item[key] for item in items]
-        if isinstance(values[0], torch.Tensor):
-            batch[key] = torch.stack(values)
-        elif values[0] is None:
-            batch[key] = None
-        else:
-            batch[key] = values
-    return batch
+    """(dataset index, stream position) of each sample of micro-batch `micro` of optimiser
+    step `step` on this rank (what `engine.loader.StepBatches` yields)."""
+    return step_picks(EpochOrder(n, settings.seed), step, micro, settings.batch_size, settings.accumulation,
+                      dist.world_size, dist.rank)
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -117,7 +102,10 @@ class Trainer:
     """Runs `settings.steps` optimiser steps of `objective` on `model`.
 
     `train_item(index, position)` returns a training sample dict (augmented with the
-    randomness of stream `position`); `val_items` is a list of validation samples.
+    randomness of stream `position`); `val_items` holds the validation samples (a list,
+    or a map-style Dataset that builds item i when it is read, so validation streams slice
+    by slice). Both are read through DataLoaders with `settings.workers` worker processes,
+    so they must pickle where processes are spawned rather than forked.
     `save_weights(model, directory)` writes the trained weights (rank 0 only).
     """
 
@@ -128,7 +116,7 @@ class Trainer:
         settings: LoopSettings,
         train_item: Callable[[int, int], dict[str, Any]],
         num_train: int,
-        val_items: list[dict[str, Any]] | None,
+        val_items: Sequence[dict[str, Any]] | None,
         run_dir: Path,
         device: torch.device,
         dist: DistInfo,
@@ -140,7 +128,7 @@ class Trainer:
         self.settings = settings
         self.train_item = train_item
         self.num_train = num_train
-        self.val_items = val_items or []
+        self.val_items = val_items if val_items is not None else []
         self.run_dir = run_dir
         self.device = device
         self.dist = dist
@@ -170,6 +158,8 @@ class Trainer:
         self.best_step: int | None = None
         self.bad_validations = 0
         self.elapsed = 0.0
+        self._batches: Any = None  # iterator over the training DataLoader while train() runs
+        self._val_loader: Any = None
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -217,9 +207,22 @@ class Trainer:
         dtype = torch.bfloat16 if self.settings.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
+    def _train_batches(self):
+        """Batches of the remaining steps, from `self.step` on (after a resume: where it stopped)."""
+        s, dist = self.settings, self.dist
+        order = StepBatches(self.num_train, s.seed, s.steps, s.batch_size, s.accumulation, self.step,
+                            dist.world_size, dist.rank)
+        return iter(make_loader(PickedItems(self.train_item), s.workers, self.device, s.seed, batch_sampler=order))
+
+    def _val_batches(self):
+        """Validation batches of one sample each, in order, built as they are read."""
+        if self._val_loader is None:  # kept: its workers (and their case caches) serve every validation
+            self._val_loader = make_loader(self.val_items, self.settings.workers, self.device, self.settings.seed,
+                                           persistent=True)
+        return self._val_loader
+
     def _micro_step(self, micro: int) -> float:
-        picks = sample_positions(self.step, micro, self.settings, self.num_train, self.dist)
-        batch = to_device(collate([self.train_item(i, p) for i, p in picks]), self.device)
+        batch = widen(to_device(next(self._batches), self.device))
         with self._autocast():
             embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
             logits = self.model(batch, embeddings)
@@ -232,6 +235,7 @@ class Trainer:
         stopped_early = False
         started = time.perf_counter() - self.elapsed
         losses: list[float] = []
+        self._batches = self._train_batches()
         try:
             while self.step < settings.steps:
                 train_mode(self.core, True)
@@ -253,7 +257,7 @@ class Trainer:
                                     "seconds": round(self.elapsed, 2)})
                     losses = []
                 self.progress.update(self.step, self.elapsed, loss)
-                if self.val_items and (self.step % settings.eval_every == 0 or self.step == settings.steps):
+                if len(self.val_items) and (self.step % settings.eval_every == 0 or self.step == settings.steps):
                     if self._validate():
                         stopped_early = True
                         break
@@ -264,6 +268,7 @@ class Trainer:
             self.progress.message(f"interrupted at step {self.step}; resume with: samtune train --resume {self.run_dir}")
             raise
         finally:
+            self._batches = self._val_loader = None  # ends their worker processes
             self.progress.close()
             self.log.close()
         self.save_checkpoint("last")
@@ -274,7 +279,7 @@ class Trainer:
             plot_training_curves(self.log.records(), self.layout.curves_path,
                                  title=f"{self.run_dir.parent.name}/{self.run_dir.name}"
                                  + (f" ({strategy})" if strategy else ""))
-        final = self.log.records()[-1].get("val_dice") if self.val_items and self.dist.is_main else None
+        final = self.log.records()[-1].get("val_dice") if len(self.val_items) and self.dist.is_main else None
         return TrainResult(self.step, self.best_dice, self.best_step, final, self.elapsed, stopped_early,
                            self.log.records() if self.dist.is_main else [])
 
@@ -286,8 +291,8 @@ class Trainer:
         assert isinstance(self.objective, SegmentationObjective)  # PretrainTrainer validates its own way
         train_mode(self.core, False)
         pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (prediction, truth) per slice
-        for item in self.val_items:
-            batch = to_device(collate([item]), self.device)
+        for batch in self._val_batches():
+            batch = widen(to_device(batch, self.device))
             with self._autocast():
                 embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)

@@ -30,7 +30,8 @@ def weight_matmul_split(model) -> tuple[list[str], list[str]]:
     weights = {init.name for init in model.graph.initializer}
     # Constant nodes also hold weights in graphs exported by torch's tracer.
     weights |= {out for node in model.graph.node if node.op_type == "Constant" for out in node.output}
-    with_weight, activations = [], []
+    with_weight: list[str] = []
+    activations: list[str] = []
     for node in model.graph.node:
         if node.op_type == "MatMul":
             (with_weight if any(name in weights for name in node.input) else activations).append(node.name)
