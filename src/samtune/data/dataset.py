@@ -187,7 +187,7 @@ class SliceDataset(Dataset):
         mask = np.ascontiguousarray(take_slice(prepared.classes, ref))
         if self.train and cfg.augment is not None:
             params = sample_params(cfg.augment, rng)
-            image, mask, _, _ = apply_augment(params, image, mask)
+            image, mask = apply_augment(params, image, mask)
         transform = ResizePad(tuple(mask.shape), cfg.image_size)
         sample = {
             "image": transform.scaled_image(image, cfg.normalization),

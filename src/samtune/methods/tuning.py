@@ -96,14 +96,6 @@ def base_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.startswith(TUNING_PREFIX)}
 
 
-def load_base_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
-    """Load official-layout weights into a (possibly tuned) model, strictly."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(TUNING_PREFIX)]
-    if missing or unexpected:
-        raise KeyError(f"base state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
-
-
 # --- keeping frozen parts in eval mode -------------------------------------------------
 
 _KEEP_EVAL = "_samtune_keep_eval"
