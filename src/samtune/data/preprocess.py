@@ -164,11 +164,6 @@ class ResizePad:
         scale_x, scale_y = self._scale_xy()
         return boxes / _as_like(boxes, [scale_x, scale_y, scale_x, scale_y])
 
-    def points_to_original(self, points: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Inverse of `points`: model-frame (x, y) [...,2] -> original pixels."""
-        scale_x, scale_y = self._scale_xy()
-        return points / _as_like(points, [scale_x, scale_y])
-
     def logits_to_original(self, logits: torch.Tensor) -> torch.Tensor:
         """Mask logits [...,s,s] covering the padded model frame -> [...,H,W] original frame.
 

@@ -100,7 +100,6 @@ class PatchEmbed(nn.Module):
         if kernel_size not in (1, 3):
             raise ValueError(f"patch_embed_kernel must be 1 or 3, got {kernel_size}")
         stride = 2 if kernel_size == 3 else 1
-        self.reduction = stride * stride
         self.seq = nn.Sequential(  # seq.1 (GELU) has no parameters; keys are seq.0 and seq.2
             Conv2dBN(in_chans, embed_dim // 2, kernel_size, stride),
             nn.GELU(),
