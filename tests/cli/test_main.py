@@ -1,10 +1,7 @@
 """Top-level CLI: version, help, the models table."""
 
-import re
 import subprocess
 import sys
-
-import pytest
 
 import samtune
 from samtune.cli.main import main
@@ -36,13 +33,3 @@ def test_models_command_prints_filtered_table(capsys):
     assert main(["models", "sam_vit_*"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out[2:]] == ["sam_vit_b", "sam_vit_h", "sam_vit_l"]
-
-
-def test_train_help_names_only_shipped_recipes(capsys):
-    from samtune.engine.recipes import list_recipes
-
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    named = re.findall(r"\b(?:study|studies)/\w+", text) + re.findall(r"like (\w+) or", text)
-    assert named and set(named) <= set(list_recipes()), named

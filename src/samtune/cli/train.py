@@ -14,8 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "torchrun --nproc_per_node N -m samtune train CONFIG.yaml --out RUN_DIR."
         ),
     )
-    parser.add_argument("config", nargs="?",
-                        help="YAML recipe (a shipped recipe name like default or study/sam_vit_b_decoder_lora works too)")
+    parser.add_argument("config", nargs="?", help="YAML recipe (a shipped recipe name like study/lite_medsam_decoder_full works too)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a configuration value, e.g. --set optim.lr=3e-4 (repeatable)")
     parser.add_argument("--out", help="run directory to create")

@@ -28,6 +28,9 @@ from torch import Tensor, nn
 
 TUNING_ATTR = "tuning"
 TUNING_PREFIX = TUNING_ATTR + "."
+# Names of the parameters the model froze itself before a strategy applied (MobileSAM's
+# unused head): `unfreeze` leaves them frozen.
+INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
 
 
 class Delta(nn.Module):
@@ -86,6 +89,17 @@ def deltas(model: nn.Module) -> Iterator[tuple[str, Delta]]:
     for name, module in container.named_modules(prefix=TUNING_ATTR):
         if isinstance(module, Delta):
             yield name, module
+
+
+def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
+    """Set requires_grad on `module`'s parameters, except those the model marked frozen.
+
+    `prefix` is the module's path from the model root.
+    """
+    skip = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
+    for name, param in module.named_parameters(prefix=prefix):
+        if name not in skip:
+            param.requires_grad_(True)
 
 
 def base_state_dict(model: nn.Module) -> dict[str, Tensor]:
