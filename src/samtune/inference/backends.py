@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -172,20 +172,21 @@ def read_manifest(export_dir: str | Path) -> dict:
     return manifest
 
 
-def load_onnx_predictor(export_dir: str | Path, threads: int | None = None) -> Predictor:
-    """A `Predictor` on ONNX Runtime from an export folder (see `samtune.inference.onnx_export`)."""
-    from samtune.inference.predictor import Predictor
-
+def open_onnx_export(export_dir: str | Path, threads: int | None = None) -> tuple[OnnxSam, dict[str, Any]]:
+    """The ONNX Runtime model of an export folder (see `samtune.inference.onnx_export`) and the
+    `Predictor` fields its manifest records (`Predictor.from_onnx` builds the predictor)."""
     export_dir = Path(export_dir)
     _onnxruntime()  # refuse before reading anything large
     manifest = read_manifest(export_dir)
     model = OnnxSam(export_dir / ENCODER_FILE, export_dir / DECODER_FILE, manifest, threads)
     tuple_or_none = lambda v: tuple(v) if v else None  # noqa: E731
-    return Predictor(
-        model, manifest["mode"], tuple(manifest["classes"]), tuple_or_none(manifest.get("window")),
-        tuple_or_none(manifest.get("percentiles")), torch.device("cpu"), prompt_kind=manifest.get("prompt_kind", "box"),
-        axis=int(manifest.get("axis", 0)), channels=tuple_or_none(manifest.get("channels")),
-    )
+    fields = {
+        "mode": manifest["mode"], "class_names": tuple(manifest["classes"]),
+        "window": tuple_or_none(manifest.get("window")), "percentiles": tuple_or_none(manifest.get("percentiles")),
+        "device": torch.device("cpu"), "prompt_kind": manifest.get("prompt_kind", "box"),
+        "axis": int(manifest.get("axis", 0)), "channels": tuple_or_none(manifest.get("channels")),
+    }
+    return model, fields
 
 
 def cache_root() -> Path:
@@ -249,8 +250,8 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
             warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
                           stacklevel=2)
             return predictor
-        onnx_predictor = load_onnx_predictor(folder)
-        return replace(predictor, model=onnx_predictor.model)
+        onnx_model, _ = open_onnx_export(folder)
+        return replace(predictor, model=onnx_model)
     if resolved == "bf16":
         return replace(predictor, model=Bf16Sam(predictor.model, predictor.device))
     return predictor

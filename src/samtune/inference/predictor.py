@@ -66,9 +66,10 @@ class Predictor:
     @classmethod
     def from_onnx(cls, export_dir: str | Path, threads: int | None = None) -> Predictor:
         """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked)."""
-        from samtune.inference.backends import load_onnx_predictor
+        from samtune.inference.backends import open_onnx_export
 
-        return load_onnx_predictor(export_dir, threads)
+        model, fields = open_onnx_export(export_dir, threads)
+        return cls(model, **fields)
 
     def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
         """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16).
