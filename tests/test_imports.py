@@ -106,3 +106,13 @@ def test_no_import_goes_back_up_the_layers():
 def test_the_checks_see_a_cycle_and_a_backward_import():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
     assert _layer("samtune.data.readers") < _layer("samtune.models.zoo") < _layer("samtune.cli.main")
+
+
+def test_tests_are_one_package_without_path_edits():
+    """Test helpers are imported as `tests.helpers.X`: every test folder is a package and no
+    test edits the import path (a module imported that way could shadow or be shadowed)."""
+    tests = Path(__file__).resolve().parent
+    folders = {path.parent for path in tests.rglob("*.py")}
+    assert sorted(str(f.relative_to(tests)) for f in folders if not (f / "__init__.py").is_file()) == []
+    needle = "sys." + "path"
+    assert sorted(str(p.relative_to(tests)) for p in tests.rglob("*.py") if needle in p.read_text()) == []

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from generated_data import write_dicom_series
+from tests.helpers.generated_data import write_dicom_series
 from PIL import Image
 
 from samtune.cli.main import main

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import torch
-from tiny_sam import FAMILIES, build, inputs, loss_of, predict
+from tests.helpers.tiny_sam import FAMILIES, build, inputs, loss_of, predict
 import samtune
 from samtune.errors import ConfigError
 from samtune.methods import MethodOptions, Strategy, apply_strategy, train_mode, trainable_parameters

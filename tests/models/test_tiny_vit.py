@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from reference_models import ReferenceLiteMedSAM, reference_tiny_vit
+from tests.helpers.reference_models import ReferenceLiteMedSAM, reference_tiny_vit
 from samtune.assets import lite_medsam_checkpoint
 from samtune.methods.sites import qkv_channels
 from samtune.models.tiny_vit import (

@@ -1,6 +1,6 @@
 """Bad input for the baselines (issue 15): one line, exit 2, nothing written."""
 
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 
 def test_prompted_mode_with_a_unet_is_refused(refused, tmp_path):

@@ -7,18 +7,15 @@ import builtins
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "study"))
-from tiny_study import study_dict, write_study  # noqa: E402
+from tests.helpers.tiny_study import study_dict, write_study
 
 
 @pytest.fixture(scope="module")
 def discs(tmp_path_factory):
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     root = tmp_path_factory.mktemp("scaleout")
     return {"train": write_disc_dataset(root / "train", 4, seed=1), "val": write_disc_dataset(root / "val", 2, seed=2)}
@@ -30,7 +27,7 @@ def test_ensemble_of_runs_with_other_classes(refused, automatic_run, tmp_path):
     info = json.loads((other / "run.json").read_text())
     info["labels"] = ["tumour"]  # what a run of another task records
     (other / "run.json").write_text(json.dumps(info))
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     images = write_disc_dataset(tmp_path / "inputs", 1, seed=5) / "images"
     out = tmp_path / "preds"
