@@ -28,6 +28,32 @@ def threshold_segmenter(image_size: int = 64) -> UNetSegmenter:
     return UNetSegmenter(ThresholdNet(), image_size, num_classes_out=2).eval()
 
 
+class BoxThresholdModel(nn.Module):
+    """Prompted: foreground where the image is bright inside the prompt box.
+
+    Follows `samtune.models.sam.Sam`'s `encode` / `decode` contract: embeddings [B, 1, S, S]
+    (the mean channel), logits [B, 1, S, S] over the padded model frame, a quality score of 1.
+    """
+
+    def __init__(self, image_size: int = 64) -> None:
+        super().__init__()
+        self.image_size, self.normalization, self.num_mask_outputs = image_size, "minmax", 1
+
+    def encode(self, images: Tensor) -> Tensor:
+        return images.mean(dim=1, keepdim=True)
+
+    def decode(self, embeddings: Tensor, points=None, boxes=None, mask_inputs=None,
+               multimask_output: bool = False) -> tuple[Tensor, Tensor]:
+        logits = 20.0 * (embeddings - 0.5)
+        if boxes is not None:  # [B, 4] (x0, y0, x1, y1) in model-frame pixels
+            size = embeddings.shape[-1]
+            xs = torch.arange(size, dtype=boxes.dtype, device=boxes.device)
+            x0, y0, x1, y1 = (boxes.reshape(-1, 4)[:, i, None] for i in range(4))
+            inside = ((xs >= x0) & (xs <= x1))[:, None, :] & ((xs >= y0) & (xs <= y1))[:, :, None]
+            logits = torch.where(inside[:, None], logits, torch.full_like(logits, -20.0))
+        return logits, torch.ones(embeddings.shape[0], 1)
+
+
 def dice(prediction, truth) -> float:
     """Dice of two binary arrays (1.0 when both are empty)."""
     prediction, truth = np.asarray(prediction).astype(bool), np.asarray(truth).astype(bool)
