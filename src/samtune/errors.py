@@ -24,7 +24,6 @@ class UnknownNameError(ConfigError, DataError):
     """A name that no registry holds: a model, method or source kind from a configuration or
     flag, or a file type from a file's extension (`samtune.registry.Registry.get`).
 
-    It is both a ConfigError and a DataError so that code collecting either (a study's
-    checks, `samtune data check`'s per-file problems) sees it like it saw the per-registry
-    errors before there was one registry type.
+    It is both a ConfigError and a DataError: code that collects either (a study's
+    configuration checks, `samtune data check`'s per-file problems) sees every unknown name.
     """
