@@ -1,15 +1,7 @@
-"""Shared test set-up: `tests/` importable (reference_models, generated_data, trained_runs)
-and fixtures used across folders."""
-
-import sys
-from pathlib import Path
+"""Fixtures used across folders (shared helper modules live in `tests.helpers`)."""
 
 import pytest
 import torch
-
-_TESTS = str(Path(__file__).resolve().parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
 
 
 @pytest.fixture
@@ -28,7 +20,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def automatic_run(tmp_path_factory):
     """A tiny automatic-mode training run, trained once per session."""
-    from trained_runs import trained_run
+    from tests.helpers.trained_runs import trained_run
 
     return trained_run("automatic", tmp_path_factory)
 
@@ -36,7 +28,7 @@ def automatic_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def prompted_run(tmp_path_factory):
     """A tiny prompted-mode training run, trained once per session."""
-    from trained_runs import trained_run
+    from tests.helpers.trained_runs import trained_run
 
     return trained_run("prompted", tmp_path_factory)
 

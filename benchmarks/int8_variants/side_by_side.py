@@ -4,7 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
-from samtune.inference.backends import load_onnx_predictor
+from samtune.inference.predictor import Predictor
 from samtune.inference.predictor import Predictor
 from samtune.data.readers import read_image
 from samtune.assets import mni_template
@@ -12,8 +12,8 @@ torch.set_num_threads(2)
 def cpu():
     u=resource.getrusage(resource.RUSAGE_SELF); return u.ru_utime+u.ru_stime
 paths={'torch': Predictor.from_model('lite_medsam'),
-       'onnxruntime': load_onnx_predictor('export', 2),
-       'onnxruntime-int8': load_onnx_predictor('export', 2, encoder_file='../enc_rr.onnx')}
+       'onnxruntime': Predictor.from_onnx('export', 2),
+       'onnxruntime-int8': Predictor.from_onnx('export', 2, encoder_file='../enc_rr.onnx')}
 D=Path('/work/shared/data')
 img=np.asarray(Image.open(D/'MRI-Prostate/images/patient97/study97/volumn97/RUNMC23_14.png'))
 m=np.asarray(Image.open(D/'MRI-Prostate/masks/RUNMC23_14.png'))>0

@@ -35,7 +35,6 @@ from samtune.outputs import check_output_folder
 TRAIN_SLICES = (50, 70, 90, 110, 130)  # axial indices z of the 189-slice volume
 SELECT_SLICES = (55, 75, 95, 115, 135)  # validation: choose the best checkpoint
 REPORT_SLICES = (60, 80, 100, 120, 140)  # held out: scored and reported only
-VAL_SLICES = REPORT_SLICES  # the reported slices (name kept for callers)
 PROBABILITY_THRESHOLD = 128  # 0.5 on the maps' 0..255 scale
 
 

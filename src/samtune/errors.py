@@ -18,3 +18,12 @@ class CheckpointError(UserError):
 
 class ConfigError(UserError):
     """An invalid configuration key or value."""
+
+
+class UnknownNameError(ConfigError, DataError):
+    """A name that no registry holds: a model, method or source kind from a configuration or
+    flag, or a file type from a file's extension (`samtune.registry.Registry.get`).
+
+    It is both a ConfigError and a DataError: code that collects either (a study's
+    configuration checks, `samtune data check`'s per-file problems) sees every unknown name.
+    """

@@ -15,8 +15,8 @@ from functools import partial
 
 import pytest
 import torch
-from generated_data import write_disc_dataset
-from reference_models import segment_anything
+from tests.helpers.generated_data import write_disc_dataset
+from tests.helpers.reference_models import segment_anything
 from torch import nn
 
 from samtune.cli.main import main

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from generated_data import write_dicom_series
+from tests.helpers.generated_data import write_dicom_series
 from PIL import Image
 
 from samtune.cli.main import main
 from samtune.data.geometry import Geometry
 from samtune.data.readers import read_image, write_image
 from samtune.inference.predictor import Predictor
+from samtune.runs.reading import RunDir
+from tests.helpers.threshold_model import BoxThresholdModel, dice, threshold_segmenter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,7 +42,11 @@ def inputs(tmp_path_factory, automatic_run):
 
 
 
-def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, inputs, tmp_path, capsys):
+def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, inputs, tmp_path, capsys,
+                                                                monkeypatch):
+    # The run's model answers like a model that segments the bright discs (the tiny run itself
+    # predicts background everywhere): labels must land on the discs of every input.
+    monkeypatch.setattr(RunDir, "load_model", lambda run, device="cpu": threshold_segmenter(64))
     out = tmp_path / "out"
     args = ["predict", str(inputs / "slice.png"), str(inputs / "brain.nii.gz"), str(inputs / "series"),
             "--run", str(automatic_run), "--out", str(out), "--overlay", "--batch-size", "2"]
@@ -57,6 +64,10 @@ def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, i
     dicom = read_image(inputs / "series")
     series = read_image(out / "series.nii.gz")
     assert series.array.shape == (4, 48, 48) and series.geometry.close_to(dicom.geometry)
+    truth = read_image(automatic_run.parent / "val" / "masks" / "case00.png", role="mask").array > 0
+    scores = (dice(png, truth), dice(written.array, source.array == 200), dice(series.array, dicom.array == 200))
+    # measured 2026-12-01: Dice 1.0 on all three (197 pixels, 1681 and 1068 voxels of disc)
+    assert min(scores) > 0.99 and (png.sum(), written.array.sum(), series.array.sum()) == (197, 1681, 1068)
     assert np.asarray(Image.open(out / "overlays" / "brain_montage.png")).shape[2] == 3
     printed = capsys.readouterr().out
     assert "5 slices" in printed and "3 input(s) predicted" in printed
@@ -80,7 +91,13 @@ def test_automatic_run_writes_labels_with_geometry_and_pictures(automatic_run, i
     assert (out / "slice.png").stat().st_mtime_ns > before
 
 
-def test_zero_shot_model_with_box_and_prompts_file(inputs, tiny_checkpoint, tmp_path, capsys):
+def test_zero_shot_model_with_box_and_prompts_file(automatic_run, inputs, tiny_checkpoint, tmp_path, capsys,
+                                                   monkeypatch):
+    # The registered model answers like one that segments what is bright inside the box, so
+    # the labels written can be checked against the discs (a random tiny model's cannot).
+    build = Predictor.from_model.__func__
+    monkeypatch.setattr(Predictor, "from_model", classmethod(
+        lambda cls, *args, **kwargs: replace(build(cls, *args, **kwargs), model=BoxThresholdModel(64))))
     out = tmp_path / "out"
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps({"brain": {"box": [8, 10, 34, 40], "slice": 2},
@@ -95,7 +112,14 @@ def test_zero_shot_model_with_box_and_prompts_file(inputs, tiny_checkpoint, tmp_
     labels = read_image(out / "brain.nii.gz")
     assert labels.array.shape == (5, 48, 48) and set(np.unique(labels.array)) <= {0, 1}
     assert labels.geometry.close_to(GEOMETRY)
-    assert set(np.unique(np.asarray(Image.open(out / "slice.png")))) <= {0, 1}
+    png = np.asarray(Image.open(out / "slice.png"))
+    assert set(np.unique(png)) <= {0, 1}
+    truth = read_image(automatic_run.parent / "val" / "masks" / "case00.png", role="mask").array
+    in_box = np.zeros(truth.shape, dtype=bool)
+    in_box[5:41, 5:41] = True  # --box 5 5 40 40, inclusive
+    # measured 2026-12-01: the 75 disc pixels inside the box; every propagated slice's disc (Dice 1.0)
+    assert dice(png, (truth > 0) & in_box) > 0.95 and png.sum() == 75
+    assert min(dice(labels.array[z], disc_volume()[z] == 200) for z in range(5)) > 0.99
 
 
 def _error(capsys, args):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from generated_data import write_dicom_series
+from tests.helpers.generated_data import write_dicom_series
 
 PROSTATE = Path(__file__).parents[2].parent / "shared/data/MRI-Prostate"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 from PIL import Image
 
 import samtune.data.case_io as case_io

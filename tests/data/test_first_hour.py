@@ -6,7 +6,7 @@ import csv
 import os
 
 import pytest
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 from samtune.cli.main import build_parser, main
 

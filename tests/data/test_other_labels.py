@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 from PIL import Image
 
 from samtune.cli.main import main

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from samtune.data.preprocess import (
     IMAGENET_MEAN,
@@ -111,15 +112,14 @@ def test_resized_size(size, image_size, expected):
 
 def test_image_bilinear_and_pad_by_hand():
     gray = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
-    image = np.repeat(gray[:, :, None], 3, axis=2)
-    out = ResizePad((2, 2), 4).image(image)
+    out = ResizePad((2, 2), 4).scaled_image(gray[:, :, None], "minmax")
     assert out.shape == (3, 4, 4) and out.dtype == torch.float32
     # half-pixel centres: source x = (dst + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (clamped)
     np.testing.assert_allclose(out[0, 0], [0.0, 0.25, 0.75, 1.0])
     np.testing.assert_allclose(out[0, 1], [0.5, 0.75, 1.25, 1.5])
     np.testing.assert_allclose(out[2, 3], [2.0, 2.25, 2.75, 3.0])
 
-    padded = ResizePad((2, 4), 8).image(np.ones((2, 4, 3), np.float32))
+    padded = ResizePad((2, 4), 8).scaled_image(np.ones((2, 4, 3), np.float32), "minmax")
     assert padded[:, :4, :].min() == 1.0  # resized to (4, 8): rows 0..3 hold the image
     assert padded[:, 4:, :].abs().max() == 0.0  # rows 4..7 are padding
 
@@ -243,5 +243,9 @@ def test_fast_path_matches_normalise_then_resize(normalization, channels):
     shape = (37, 53) if channels is None else (37, 53, channels)
     image = rng.integers(0, 4000, size=shape).astype(np.uint16)
     tensor, transform = prepare_image(image, 64, normalization)
-    reference = transform.image(normalize_intensity(image, normalization))
+    # reference: normalise at the original size, then resize bilinearly and pad bottom/right
+    normalised = torch.from_numpy(normalize_intensity(image, normalization).transpose(2, 0, 1).copy())[None]
+    height, width = transform.resized_size
+    resized = F.interpolate(normalised, size=(height, width), mode="bilinear", align_corners=False)[0]
+    reference = F.pad(resized, (0, 64 - width, 0, 64 - height))
     torch.testing.assert_close(tensor, reference, rtol=1e-5, atol=1e-5)

@@ -142,7 +142,7 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(DataError, match="file not found: .*missing.mha"):
         read_image(tmp_path / "missing.mha")
     (tmp_path / "x.niigz").write_bytes(b"")
-    with pytest.raises(DataError, match=r"unsupported file type '.niigz' \(did you mean .nii"):
+    with pytest.raises(DataError, match=r"unsupported file type '.niigz'; did you mean .nii"):
         read_image(tmp_path / "x.niigz")
 
 

@@ -1,7 +1,7 @@
 """Small generated datasets for engine tests (see tests/generated_data.py)."""
 
 import pytest
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 
 @pytest.fixture

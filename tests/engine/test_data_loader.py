@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig

@@ -4,11 +4,11 @@ import io
 import json
 
 import pytest
-from test_train import tiny_config
 
 from samtune.engine.api import train
 from samtune.engine.progress import Progress, format_seconds
 from samtune.engine.trainer import Trainer
+from tests.helpers.tiny_train import tiny_config
 
 
 class Terminal(io.StringIO):

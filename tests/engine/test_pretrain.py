@@ -1,7 +1,6 @@
 """Masked-image pretraining (setup 3) on real MNI slices: learning, run directory, resume, export."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -99,7 +98,7 @@ def test_resume_after_interrupt_is_bit_identical(tmp_path, monkeypatch):
 
 
 def test_lite_medsam_export_loads_strictly_and_a_run_is_a_checkpoint(tmp_path):
-    from reference_models import ReferenceLiteMedSAM
+    from tests.helpers.reference_models import ReferenceLiteMedSAM
 
     run = tmp_path / "run"
     pretrain(mni_config("lite_medsam", 256, 32, steps=1, eval__images=1), run)
@@ -116,7 +115,7 @@ def test_lite_medsam_export_loads_strictly_and_a_run_is_a_checkpoint(tmp_path):
 
 
 def test_sam_vit_b_export_in_official_layout_loads_into_segment_anything(tmp_path):
-    from reference_models import segment_anything
+    from tests.helpers.reference_models import segment_anything
 
     sa = segment_anything()
     torch.manual_seed(3)
@@ -136,7 +135,7 @@ def test_sam_vit_b_export_in_official_layout_loads_into_segment_anything(tmp_pat
 
 def test_fine_tune_from_a_pretrain_run(tmp_path):
     """model.checkpoint=PRETRAIN_RUN: training starts from the exported encoder; the result predicts."""
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     from samtune.engine.api import train
     from samtune.engine.config import TrainConfig

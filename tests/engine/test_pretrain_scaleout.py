@@ -1,8 +1,10 @@
 """Pretraining under DDP (2 gloo processes on the CPU) and with autocast precisions."""
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,8 +36,7 @@ def test_two_ddp_ranks_end_with_the_same_weights(tmp_path):
         import torch
         import torch.distributed as dist
         from samtune.engine import pretrain as P
-        sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r})
-        from test_pretrain_scaleout import tiny_config
+        from tests.engine.test_pretrain_scaleout import tiny_config  # the repo root is on PYTHONPATH
 
         original = P.PretrainTrainer.train
 
@@ -50,7 +51,9 @@ def test_two_ddp_ranks_end_with_the_same_weights(tmp_path):
     """))
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
                str(script)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    root = str(Path(__file__).parents[2])  # so the script imports this module as tests.engine...
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert set(ranks[0]) == set(ranks[1])

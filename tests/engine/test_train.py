@@ -13,19 +13,7 @@ from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
 from samtune.engine.state import load_training_state
 from samtune.engine.trainer import Trainer
-
-
-def tiny_config(data, **changes) -> TrainConfig:
-    config = TrainConfig()
-    config.model.name = "tiny_vit_test"
-    config.strategy.component, config.strategy.method = "encoder+decoder", "lora"
-    config.data.train, config.data.val = str(data["train"]), str(data["val"])
-    config.optim.steps, config.optim.lr, config.optim.warmup_steps = 6, 3e-3, 1
-    config.eval.every, config.run.checkpoint_every, config.run.log_every = 3, 2, 1
-    for dotted, value in changes.items():
-        section, key = dotted.split("__")
-        setattr(getattr(config, section), key, value)
-    return config
+from tests.helpers.tiny_train import tiny_config
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 from PIL import Image
 
 from samtune.cli.main import main

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from samtune.cli.main import main
-from samtune.data.geometry import Geometry, LoadedImage
+from samtune.data.geometry import Geometry
 from samtune.data.readers import read_image, write_image
 from samtune.errors import UserError
 from samtune.inference.ensemble import Ensemble, member_probabilities
@@ -109,7 +109,7 @@ def test_members_of_other_classes_or_modes_are_refused():
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """tiny_vit_test trained twice: 64 px input, seed 0 and 128 px input, seed 1 (3 steps)."""
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     from samtune.engine.api import train
     from samtune.engine.config import TrainConfig

@@ -6,15 +6,12 @@ of int8 on real LiteMedSAM weights is asserted in test_onnx_backend.py.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
-from tiny_sam import build  # noqa: E402
+from tests.helpers.tiny_sam import build  # noqa: E402
 
 from samtune.inference.predictor import Predictor  # noqa: E402
 from samtune.inference.volume import unique_slices  # noqa: E402

@@ -144,10 +144,11 @@ def test_int8_agrees_with_fp32_on_prostate_and_mni(backends, two_threads):
     MNI slab (measured 1.0)."""
     from dataclasses import replace
 
-    from samtune.inference.backends import int8_encoder, load_onnx_predictor
+    from samtune.inference.backends import int8_encoder
+    from samtune.inference.predictor import Predictor
 
     torch_predictor, _, _, folder = backends
-    int8 = load_onnx_predictor(folder, threads=2, encoder_file=int8_encoder(folder))
+    int8 = Predictor.from_onnx(folder, threads=2, encoder_file=int8_encoder(folder))
     for image, mask in prostate_cases(3):
         box = tight_box(mask)
         expected = torch_predictor.predict_image(image, box=box).astype(bool)

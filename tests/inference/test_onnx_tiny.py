@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("onnxruntime")
-sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
-from tiny_sam import build  # noqa: E402
+from samtune.inference.onnx_export import export_onnx
+from samtune.inference.predictor import Predictor
+from tests.helpers.tiny_sam import build
 
-from samtune.inference.onnx_export import export_onnx  # noqa: E402
-from samtune.inference.predictor import Predictor  # noqa: E402
+pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("family", ["tiny_vit", "sam_vit"])
@@ -41,8 +39,8 @@ def test_run_export_and_every_backend_predict_the_same_labels(tmp_path_factory, 
     """`samtune export RUN --onnx` on an automatic run; predict with torch, onnxruntime and the folder."""
     import json
 
-    from generated_data import write_disc_dataset
-    from trained_runs import trained_run
+    from tests.helpers.generated_data import write_disc_dataset
+    from tests.helpers.trained_runs import trained_run
 
     from samtune.cli.main import main
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +9,7 @@ import torch
 
 from samtune.errors import UserError
 from samtune.inference.precision import cpu_flags, native_bf16, resolve_precision
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
-from tiny_sam import build  # noqa: E402
+from tests.helpers.tiny_sam import build
 
 AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})
 SAPPHIRE_RAPIDS = AVX2 | {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}

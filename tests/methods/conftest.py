@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tiny_sam import FAMILIES
+from tests.helpers.tiny_sam import FAMILIES
 
 
 @pytest.fixture(params=list(FAMILIES))

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import samtune
-from tiny_sam import IMAGE_SIZES, build, inputs, predict
-from reference_models import ReferenceLiteMedSAM
+from tests.helpers.tiny_sam import IMAGE_SIZES, build, inputs, predict
+from tests.helpers.reference_models import ReferenceLiteMedSAM
 from samtune.assets import LITE_MEDSAM_SHA256
 from samtune.cli.main import main
 from samtune.errors import CheckpointError, UserError

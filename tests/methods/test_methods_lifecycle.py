@@ -12,7 +12,7 @@ import copy
 import pytest
 import torch
 
-from tiny_sam import FAMILIES, build, inputs, loss_of, predict
+from tests.helpers.tiny_sam import FAMILIES, build, inputs, loss_of, predict
 from samtune.errors import UserError
 from samtune.methods import (
     COMPONENTS,

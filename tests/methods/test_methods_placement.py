@@ -7,17 +7,18 @@ import copy
 
 import pytest
 import torch
-from tiny_sam import FAMILIES, build, inputs, loss_of, predict
+from tests.helpers.tiny_sam import FAMILIES, build, inputs, loss_of, predict
 import samtune
 from samtune.errors import ConfigError
 from samtune.methods import MethodOptions, Strategy, apply_strategy, train_mode, trainable_parameters
-from samtune.models.tiny_vit import qkv_channel_index
 
 
 def qkv_parts(attn: torch.nn.Module, family: str) -> dict[str, torch.Tensor]:
     """q/k/v output channels of the fused qkv as each model's own code defines them."""
-    if family == "tiny_vit":
-        return {p: qkv_channel_index(attn, p) for p in "qkv"}
+    if family == "tiny_vit":  # per head [q_h | k_h | v_h], as TinyViT's WindowAttention.forward splits it
+        per_head = torch.arange(attn.qkv.out_features).view(attn.num_heads, -1)
+        q, k, v = per_head.split([attn.key_dim, attn.key_dim, attn.d], dim=-1)
+        return {"q": q.flatten(), "k": k.flatten(), "v": v.flatten()}
     dim = attn.qkv.in_features
     return {p: torch.arange(i * dim, (i + 1) * dim) for i, p in enumerate("qkv")}
 

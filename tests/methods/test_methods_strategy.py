@@ -7,7 +7,7 @@ import pytest
 from samtune.configs import from_dict
 from samtune.errors import ConfigError
 from samtune.methods import Method, MethodOptions, Strategy, get_method, list_methods, register_method
-from samtune.methods.registry import _METHODS
+from samtune.methods.registry import METHODS
 
 
 def test_registry_lists_methods_and_suggests_close_names() -> None:
@@ -23,7 +23,7 @@ def test_duplicate_method_name_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register_method(Again)
-    assert type(_METHODS["lora"]).__name__ == "Lora"
+    assert type(METHODS.get("lora")).__name__ == "Lora"
 
 
 def test_options_a_method_does_not_read_are_errors() -> None:

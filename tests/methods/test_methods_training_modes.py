@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tiny_sam import FAMILIES, build, inputs, loss_of, predict
+from tests.helpers.tiny_sam import FAMILIES, build, inputs, loss_of, predict
 from samtune.methods import Strategy, apply_strategy, list_methods, train_mode, trainable_parameters
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import reference_models
+from tests.helpers import reference_models
 from samtune.models.builders import SAM_VIT_SIZES, build_sam_vit, build_sam_vit_variant
 
 TOL = 1e-4

@@ -15,14 +15,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from reference_models import ReferenceLiteMedSAM, reference_tiny_vit
+from tests.helpers.reference_models import ReferenceLiteMedSAM, reference_tiny_vit
 from samtune.assets import lite_medsam_checkpoint
+from samtune.methods.sites import qkv_channels
 from samtune.models.tiny_vit import (
     Conv2dBN,
     TinyViT,
     WindowAttention,
-    qkv_channel_index,
-    qkv_channel_slices,
 )
 
 PROSTATE = Path(__file__).resolve().parents[3] / "shared" / "data" / "MRI-Prostate"
@@ -149,15 +148,15 @@ def test_attention_bias_table_matches_reference():
         assert torch.equal(ours.attention_bias_idxs, expected)
 
 
-def test_qkv_channel_slices_split_the_fused_layer_like_the_reference(lite_models):
+def test_qkv_channels_split_the_fused_layer_like_the_reference(lite_models):
     sam, ref = lite_models
     for stage in (1, 2, 3):
         attn = ref.image_encoder.layers[stage].blocks[0].attn
         ours = sam.image_encoder.layers[stage].blocks[0].attn
         assert isinstance(ours, WindowAttention)
         assert (ours.num_heads, ours.key_dim, ours.d) == (attn.num_heads, attn.key_dim, attn.d)
-        slices = qkv_channel_slices(ours)
-        covered = sorted(i for part in slices.values() for s in part for i in range(s.start, s.stop))
+        index = qkv_channels(ours)
+        covered = sorted(torch.cat(list(index.values())).tolist())
         assert covered == list(range(attn.qkv.out_features))  # a partition of the outputs
         windows, tokens = 3, attn.attention_biases.shape[1]
         gen = torch.Generator().manual_seed(stage)
@@ -175,7 +174,6 @@ def test_qkv_channel_slices_split_the_fused_layer_like_the_reference(lite_models
                 weights = (q @ k.transpose(-2, -1) * attn.key_dim**-0.5 + bias).softmax(-1)
                 return attn.proj((weights @ v).transpose(1, 2).reshape(windows, tokens, -1))
 
-            index = {part: qkv_channel_index(ours, part) for part in "qkv"}
             assert max_abs(attend(index["q"], index["k"], index["v"]), expected) < TOL
             assert max_abs(ours(x), expected) < TOL
             # SAM ViT's [q | k | v] layout applied to this layer is detectably wrong.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 
 def test_prompted_mode_with_a_unet_is_refused(refused, tmp_path):

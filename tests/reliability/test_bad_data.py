@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from generated_data import write_dicom_series
+from tests.helpers.generated_data import write_dicom_series
 from PIL import Image
 
 from samtune.data.readers import read_image

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "methods"))
-from tiny_sam import build  # noqa: E402
-
-from samtune.inference.onnx_export import DECODER_FILE, export_onnx  # noqa: E402
-from samtune.inference.predictor import Predictor  # noqa: E402
+from samtune.inference.onnx_export import DECODER_FILE, export_onnx
+from samtune.inference.predictor import Predictor
+from tests.helpers.tiny_sam import build
 
 
 def tiny_export(folder: Path, seed: int) -> Path:

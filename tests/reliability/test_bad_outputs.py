@@ -24,7 +24,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 UNWRITABLE = Path("/sys/samtune-test-out")
 KINDS = ("parent", "unwritable", "wrong_kind", "taken", "overwrite_bad")

@@ -7,18 +7,15 @@ import builtins
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "study"))
-from tiny_study import study_dict, write_study  # noqa: E402
+from tests.helpers.tiny_study import study_dict, write_study
 
 
 @pytest.fixture(scope="module")
 def discs(tmp_path_factory):
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     root = tmp_path_factory.mktemp("scaleout")
     return {"train": write_disc_dataset(root / "train", 4, seed=1), "val": write_disc_dataset(root / "val", 2, seed=2)}
@@ -30,7 +27,7 @@ def test_ensemble_of_runs_with_other_classes(refused, automatic_run, tmp_path):
     info = json.loads((other / "run.json").read_text())
     info["labels"] = ["tumour"]  # what a run of another task records
     (other / "run.json").write_text(json.dumps(info))
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     images = write_disc_dataset(tmp_path / "inputs", 1, seed=5) / "images"
     out = tmp_path / "preds"
@@ -71,7 +68,7 @@ def test_more_folds_than_patients(refused, discs, tmp_path):
 
 def test_ensemble_of_an_automatic_and_a_prompted_run(refused, automatic_run, prompted_run, tmp_path):
     """Runs of different tasks (automatic vs prompted) cannot be averaged."""
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     inputs = write_disc_dataset(tmp_path / "inputs", 1, seed=6)
     refused(["predict", inputs / "images" / "case00.png", "--run", automatic_run, "--run", prompted_run,
@@ -81,7 +78,7 @@ def test_ensemble_of_an_automatic_and_a_prompted_run(refused, automatic_run, pro
 
 
 def test_ensemble_of_the_same_run_twice(refused, automatic_run, tmp_path):
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     inputs = write_disc_dataset(tmp_path / "inputs", 1, seed=7)
     refused(["eval", "--run", automatic_run, "--run", automatic_run, "--data", inputs, "--out", tmp_path / "ev"],

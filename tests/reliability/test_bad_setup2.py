@@ -5,8 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from generated_data import write_disc_dataset
-from trained_runs import trained_run
+from tests.helpers.generated_data import write_disc_dataset
+from tests.helpers.trained_runs import trained_run
 
 
 @pytest.fixture(scope="module")

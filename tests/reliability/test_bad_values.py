@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 RECIPE = {"model": {"name": "tiny_vit_test"}, "data": {"train": "train", "val": "val"},
           "optim": {"steps": 3}, "run": {"device": "cpu"}}

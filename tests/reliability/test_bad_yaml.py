@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 from samtune.configs import load_config, parse_override, parse_yaml
 from samtune.engine.config import TrainConfig

@@ -25,8 +25,8 @@ import pytest
 import torch
 import yaml
 
-from generated_data import write_disc_dataset
-from killable import check_no_torn_files, kill_when, start, wait_gone
+from tests.helpers.generated_data import write_disc_dataset
+from tests.helpers.killable import check_no_torn_files, kill_when, start, wait_gone
 
 from samtune.cli.main import main
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from PIL import Image
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.study.config import load_study
 from samtune.study.grid import expand_cells

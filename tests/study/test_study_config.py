@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.errors import ConfigError
 from samtune.study.config import load_study, resolve_study

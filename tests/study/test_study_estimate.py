@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.cli.main import main
 from samtune.configs import save_config

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.data.sources import load_source
 from samtune.data.split import split_cases

@@ -7,7 +7,7 @@ import csv
 
 import numpy as np
 from PIL import Image
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.cli.main import main
 from samtune.data.sources import load_source

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.study.config import load_study
 from samtune.study.cost import cell_kind, count_slices, encoder_forward_seconds, estimate_cell

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.study.config import load_study
 from samtune.study.executors import Slot, local_slots, run_on_slots

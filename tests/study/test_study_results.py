@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.configs import save_config
 from samtune.evaluation.accumulator import MetricAccumulator

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.cli.main import main
 from samtune.errors import UserError

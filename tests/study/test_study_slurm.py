@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 pytest.importorskip("submitit")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.configs import save_config
 from samtune.study.config import load_study

@@ -4,7 +4,7 @@ reads "U-Net (scratch)" and holds a real Dice."""
 import csv
 
 import pytest
-from tiny_study import study_dict, write_study
+from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.errors import ConfigError
 from samtune.study.config import load_study

@@ -11,7 +11,7 @@ from samtune.data.sources import load_source
 
 
 def test_correct_train_predict(make_client, tmp_path):
-    from generated_data import write_disc_dataset
+    from tests.helpers.generated_data import write_disc_dataset
 
     data = write_disc_dataset(tmp_path / "data", 3, seed=4, size=32)
     fixes = tmp_path / "fixes"

@@ -16,7 +16,8 @@ from typing import NoReturn
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="list file (.csv/.tsv), nnU-Net dataset folder, or folder with images/ + masks/")
-    parser.add_argument("--kind", choices=["list", "nnunet", "folders"], help="source kind (default: detected)")
+    # checked by the source registry (samtune.data.sources), which names the kinds and close matches
+    parser.add_argument("--kind", help="source kind: list, nnunet or folders (default: detected)")
     parser.add_argument("--root", help="list files: folder the listed paths are relative to")
 
 

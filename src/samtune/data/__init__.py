@@ -14,7 +14,7 @@ Modules (data flows top to bottom):
 - `intensity`, `preprocess`: `normalize_intensity`, `intensity_range`, `ResizePad`,
   `prepare_image`.
 - `augment`, `prompts`: seeded joint augmentation; boxes / points from masks.
-- `dataset`: `SliceDataset` (torch), `SliceDatasetConfig`, `collate_slices`.
+- `dataset`: `SliceDataset` (torch), `SliceDatasetConfig`.
 - `split`, `validate`: few-shot splits by patient; `check_source` -> `Report`.
 
 Names below are importable from `samtune.data` directly; modules load on first use so
@@ -38,7 +38,7 @@ _EXPORTS = {
     "ResizePad": "preprocess", "prepare_image": "preprocess",
     "AugmentConfig": "augment", "apply_augment": "augment", "sample_params": "augment",
     "PromptConfig": "prompts", "Prompts": "prompts", "prompts_from_mask": "prompts",
-    "SliceDataset": "dataset", "SliceDatasetConfig": "dataset", "collate_slices": "dataset",
+    "SliceDataset": "dataset", "SliceDatasetConfig": "dataset",
     "Split": "split", "split_cases": "split", "write_split": "split",
     "Report": "validate", "check_source": "validate",
 }

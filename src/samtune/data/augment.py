@@ -1,15 +1,16 @@
-"""Seeded augmentation applied jointly to a 2D image, its mask and its prompts.
+"""Seeded augmentation applied jointly to a 2D image and its mask.
 
 All geometric changes (flips, rotation about the centre, scaled crop) are composed into
 one affine map and resampled once: bilinear for the image, nearest for the mask (labels
 are never interpolated), zeros outside the source (the same value the model frame uses
-for padding). Points and boxes go through the same map. Intensity jitter (contrast about
-the image mean, brightness as a fraction of the image's value range) touches the image
-only. Everything happens in the original 2D frame ``H x W``, before resize-and-pad, with
-pixel-index coordinates ``(x, y) = (column, row)`` as in `samtune.data.prompts`.
+for padding). Prompts are sampled from the augmented mask, so they need no map of their
+own. Intensity jitter (contrast about the image mean, brightness as a fraction of the
+image's value range) touches the image only. Everything happens in the original 2D
+frame ``H x W``, before resize-and-pad, with pixel-index coordinates
+``(x, y) = (column, row)`` as in `samtune.data.prompts`.
 
     >>> params = sample_params(AugmentConfig(), np.random.default_rng(seed))
-    >>> image, mask, points, boxes = apply_augment(params, image, mask, points, boxes)
+    >>> image, mask = apply_augment(params, image, mask)
 """
 
 from __future__ import annotations
@@ -124,38 +125,15 @@ def _warp(array: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
     return F.grid_sample(array, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
-def transform_points(points: np.ndarray, params: AugmentParams, height: int, width: int) -> np.ndarray:
-    """(x, y) [...,2] in the input frame -> the augmented frame (may fall outside it)."""
-    inverse = np.linalg.inv(affine_matrix(params, height, width))
-    points = np.asarray(points, dtype=np.float64)
-    out = points @ inverse[:2, :2].T + inverse[:2, 2]
-    return out.astype(np.float32)
-
-
-def transform_boxes(boxes: np.ndarray, params: AugmentParams, height: int, width: int) -> np.ndarray:
-    """(x0, y0, x1, y1) [...,4] -> the box around the four moved corners, clipped to the image."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    x0, y0, x1, y1 = (boxes[..., i] for i in range(4))
-    corners = np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1),
-                        np.stack([x0, y1], -1), np.stack([x1, y1], -1)], axis=-2)
-    moved = transform_points(corners, params, height, width)
-    low, high = moved.min(axis=-2), moved.max(axis=-2)
-    out = np.concatenate([low, high], axis=-1)
-    out[..., 0::2] = np.clip(out[..., 0::2], 0, width - 1)
-    out[..., 1::2] = np.clip(out[..., 1::2], 0, height - 1)
-    return out.astype(np.float32)
-
-
 def apply_augment(
     params: AugmentParams,
     image: np.ndarray,
     mask: np.ndarray | None = None,
-    points: np.ndarray | None = None,
-    boxes: np.ndarray | None = None,
-):
-    """Apply one draw to image [H,W,C] float, mask [H,W] int, points [...,2], boxes [...,4].
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Apply one draw to image [H,W,C] float and mask [H,W] int.
 
-    Returns (image float32 [H,W,C], mask (same dtype) or None, points or None, boxes or None).
+    Prompts are sampled from the augmented mask afterwards, so they need no transform.
+    Returns (image float32 [H,W,C], mask (same dtype) or None).
     """
     image = np.asarray(image, dtype=np.float32)
     height, width = image.shape[:2]
@@ -181,6 +159,4 @@ def apply_augment(
         value_range = float(image.max() - image.min())
         mean = float(out_image.mean())
         out_image = (out_image - mean) * params.contrast + mean + params.brightness * value_range
-    out_points = transform_points(points, params, height, width) if points is not None else None
-    out_boxes = transform_boxes(boxes, params, height, width) if boxes is not None else None
-    return np.ascontiguousarray(out_image, dtype=np.float32), out_mask, out_points, out_boxes
+    return np.ascontiguousarray(out_image, dtype=np.float32), out_mask

@@ -254,7 +254,9 @@ class SliceDataset(Dataset):
         mask = np.ascontiguousarray(take_slice(prepared.classes, ref))
         if self.train and cfg.augment is not None:
             params = sample_params(cfg.augment, rng)
-            image, mask, _, _ = apply_augment(params, image, mask)
+            image, augmented = apply_augment(params, image, mask)
+            assert augmented is not None  # a mask in, a mask out
+            mask = augmented
         transform = ResizePad(tuple(mask.shape), cfg.image_size)
         sample: dict[str, Any] = {
             "image": transform.scaled_image(image, cfg.normalization),
@@ -280,17 +282,3 @@ def _prompt_tensors(mask: np.ndarray, config: PromptConfig, rng: np.random.Gener
         out["points"] = torch.from_numpy(prompts.points)
         out["point_labels"] = torch.from_numpy(prompts.point_labels)
     return out
-
-
-def collate_slices(samples: list[dict]) -> dict:
-    """Batch samples: ``image`` [B,3,S,S] and ``mask`` [B,S,S] stacked; prompts, refs and
-    transforms as lists (their count N differs between samples)."""
-    batch: dict = {
-        "image": torch.stack([s["image"] for s in samples]),
-        "mask": torch.stack([s["mask"] for s in samples]),
-        "index": torch.tensor([s["index"] for s in samples]),
-    }
-    for key in ("ref", "transform", "boxes", "points", "point_labels", "prompt_classes", "prompt_masks"):
-        if key in samples[0]:
-            batch[key] = [s[key] for s in samples]
-    return batch

@@ -105,31 +105,12 @@ class ResizePad:
         (height, width), (new_h, new_w) = self.original_size, self.resized_size
         return new_w / width, new_h / height
 
-    def image(self, image: np.ndarray) -> torch.Tensor:
-        """Normalised image [H,W,3] (original frame) -> float32 tensor [3,S,S] (model frame).
-
-        Bilinear interpolation (half-pixel centres, no antialiasing), padding value 0.
-        """
-        array = np.asarray(image, dtype=np.float32)
-        if array.shape[:2] != tuple(self.original_size) or array.ndim != 3:
-            raise DataError(
-                f"image of shape {array.shape} does not match original size {self.original_size}"
-            )
-        tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-        new_h, new_w = self.resized_size
-        if (new_h, new_w) != tuple(self.original_size):
-            tensor = F.interpolate(
-                tensor, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
-            )
-        size = self.image_size
-        tensor = F.pad(tensor, (0, size - new_w, 0, size - new_h), value=0.0)
-        return tensor[0].contiguous()
-
     def scaled_image(self, scaled: np.ndarray, normalization: Normalization) -> torch.Tensor:
         """`scale_intensity` output [H,W,1|3] -> normalised float32 tensor [3,S,S].
 
-        Same result as ``image(normalize_intensity(...))`` (per-channel normalisation
-        commutes with bilinear resizing) but a gray image is resized once, not three times.
+        Bilinear interpolation (half-pixel centres, no antialiasing), padding value 0. The
+        normalisation is applied after resizing (per-channel normalisation commutes with
+        bilinear resizing), so a gray image is resized once, not three times.
         """
         array = np.asarray(scaled, dtype=np.float32)
         if array.ndim != 3 or array.shape[:2] != tuple(self.original_size):
@@ -182,11 +163,6 @@ class ResizePad:
         """Inverse of `boxes`: model-frame (x0, y0, x1, y1) [...,4] -> original pixels."""
         scale_x, scale_y = self._scale_xy()
         return boxes / _as_like(boxes, [scale_x, scale_y, scale_x, scale_y])
-
-    def points_to_original(self, points: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Inverse of `points`: model-frame (x, y) [...,2] -> original pixels."""
-        scale_x, scale_y = self._scale_xy()
-        return points / _as_like(points, [scale_x, scale_y])
 
     def logits_to_original(self, logits: torch.Tensor) -> torch.Tensor:
         """Mask logits [...,s,s] covering the padded model frame -> [...,H,W] original frame.

@@ -12,7 +12,6 @@ leaves a half-written file under the final name.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 from samtune.data.formats_2d import Role, read_2d, write_2d
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.errors import DataError
+from samtune.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,21 @@ class Format:
     keeps_geometry: bool
 
 
-_FORMATS: dict[str, Format] = {}
-_BY_EXTENSION: dict[str, Format] = {}
+FORMATS: Registry[Format] = Registry("image format")
+# The same formats by extension (".nii.gz"), for reading and writing by file name.
+EXTENSIONS: Registry[Format] = Registry(
+    "file type", listing="supported: {names} or a folder holding one DICOM series", unknown="unsupported"
+)
 
 
 def register_format(fmt: Format) -> Format:
     """Add a format; a duplicate name or extension is an error."""
-    if fmt.name in _FORMATS:
-        raise ValueError(f"format '{fmt.name}' is already registered")
     for ext in fmt.extensions:
-        if ext in _BY_EXTENSION:
-            raise ValueError(f"extension '{ext}' is already read by '{_BY_EXTENSION[ext].name}'")
-    _FORMATS[fmt.name] = fmt
+        if ext in EXTENSIONS:
+            raise ValueError(f"extension '{ext}' is already read by '{EXTENSIONS.get(ext).name}'")
+    FORMATS.register(fmt.name, fmt)
     for ext in fmt.extensions:
-        _BY_EXTENSION[ext] = fmt
+        EXTENSIONS.register(ext, fmt)
     return fmt
 
 
@@ -84,34 +85,27 @@ register_format(Format("dicom", (".dcm",), _itk_reader, None, keeps_geometry=Tru
 
 def supported_extensions() -> list[str]:
     """Every registered extension, e.g. ['.bmp', '.dcm', '.jpeg', ...]."""
-    return sorted(_BY_EXTENSION)
+    return sorted(EXTENSIONS)
 
 
 def extension_of(path: str | Path) -> str:
     """The registered extension that ``path`` ends with ('.nii.gz' before '.gz'), or its suffix."""
     name = Path(path).name.lower()
-    matches = [ext for ext in _BY_EXTENSION if name.endswith(ext)]
+    matches = [ext for ext in EXTENSIONS if name.endswith(ext)]
     if matches:
         return max(matches, key=len)
     return Path(name).suffix
 
 
 def format_for(path: str | Path) -> Format:
-    """The registered format for a file name; unknown extensions suggest close matches."""
-    ext = extension_of(path)
-    if ext in _BY_EXTENSION:
-        return _BY_EXTENSION[ext]
-    close = difflib.get_close_matches(ext, supported_extensions(), n=3, cutoff=0.5)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise DataError(
-        f"{path}: unsupported file type '{ext or '(none)'}'{hint}; supported: "
-        f"{', '.join(supported_extensions())} or a folder holding one DICOM series"
-    )
+    """The registered format for a file name; an unknown extension is an UnknownNameError (a
+    DataError) naming the file and the close extensions."""
+    return EXTENSIONS.get(extension_of(path) or "(none)", where=str(path))
 
 
 def is_image_path(path: str | Path) -> bool:
     """True when ``path`` has a registered image extension."""
-    return extension_of(path) in _BY_EXTENSION
+    return extension_of(path) in EXTENSIONS
 
 
 def read_image(path: str | Path, role: Role = "image") -> LoadedImage:

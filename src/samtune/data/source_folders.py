@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from samtune.data.readers import extension_of, is_image_path
-from samtune.data.sources import Case, Problem, Source, group_by_parent
+from samtune.data.cases import Case, Problem, Source, group_by_parent
 from samtune.errors import DataError
 
 

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from samtune.data.readers import extension_of
-from samtune.data.sources import Case, Problem, Source, group_by_parent
+from samtune.data.cases import Case, Problem, Source, group_by_parent
 from samtune.errors import DataError
 
 COLUMN_NAMES = {

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from samtune.data.labels import LabelMap
-from samtune.data.sources import Case, Problem, Source
+from samtune.data.cases import Case, Problem, Source
 from samtune.errors import DataError
 
 _CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")

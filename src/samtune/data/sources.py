@@ -16,105 +16,62 @@ Kinds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from samtune.data.labels import LabelMap
+from samtune.data.cases import Case, Problem, Source, group_by_parent
+from samtune.data.source_folders import load_folders
+from samtune.data.source_lists import load_list
+from samtune.data.source_nnunet import load_nnunet
 from samtune.errors import DataError
+from samtune.registry import Registry
 
-SOURCE_KINDS = ("list", "nnunet", "folders")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One image (or volume) with its mask.
-
-    Attributes:
-        case_id: unique name within the source, e.g. 'BIDMC05_32' or 'prostate_00'.
-        images: image file(s), one per channel (nnU-Net: CASE_0000, CASE_0001, ...), or a
-            DICOM series folder.
-        mask: label file, or None for unlabelled cases (nnU-Net imagesTs).
-        group: patient/study id: splits never separate cases of one group.
-        origin: where the case was declared, for messages (e.g. 'train.csv row 3').
-    """
-
-    case_id: str
-    images: tuple[Path, ...]
-    mask: Path | None
-    group: str
-    origin: str = ""
-
-    def describe(self) -> str:
-        """The case for messages: its origin or its image path."""
-        return self.origin or str(self.images[0])
+__all__ = ["SOURCES", "Case", "Problem", "Source", "SourceKind", "detect_kind", "group_by_parent", "load_source"]
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a source, naming the file or row."""
-
-    where: str
-    message: str
-    fatal: bool = True
-
-    def __str__(self) -> str:
-        level = "error" if self.fatal else "warning"
-        return f"{level}: {self.where}: {self.message}"
-
-
-@dataclass
-class Source:
-    """Cases of a dataset and what it declares about them.
+class SourceKind:
+    """One kind of data source.
 
     Attributes:
-        kind: 'list', 'nnunet' or 'folders'.
-        path: the list file or dataset folder.
-        root: folder that relative paths were resolved against.
-        cases: labelled (training) cases, in a stable order.
-        test_cases: unlabelled cases (nnU-Net imagesTs), may be empty.
-        labels: labels the source declares (nnU-Net dataset.json), else None.
-        channel_names: one name per image channel, e.g. ['T2'] (nnU-Net), else [].
-        problems: row-level problems found while listing files.
+        name: what ``--kind`` and messages call it.
+        detect: True when an existing path is a source of this kind (kinds are tried in
+            registration order).
+        load: lists the cases of `path`; `root` is the folder relative rows resolve
+            against (None: the kind's default).
+        takes_root: False for kinds whose paths are fixed by their layout (``--root`` is refused).
+        expects: what a path of this kind looks like, for the message when no kind matches.
     """
 
-    kind: str
-    path: Path
-    root: Path
-    cases: list[Case]
-    test_cases: list[Case] = field(default_factory=list)
-    labels: LabelMap | None = None
-    channel_names: list[str] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    name: str
+    detect: Callable[[Path], bool]
+    load: Callable[[Path, Path | None], Source]
+    takes_root: bool
+    expects: str
 
-    def case(self, case_id: str) -> Case:
-        """The case named ``case_id``."""
-        for case in self.cases + self.test_cases:
-            if case.case_id == case_id:
-                return case
-        raise DataError(f"no case '{case_id}' in {self.path}")
 
-    @property
-    def groups(self) -> dict[str, list[Case]]:
-        """Cases per group (patient), in case order."""
-        grouped: dict[str, list[Case]] = {}
-        for case in self.cases:
-            grouped.setdefault(case.group, []).append(case)
-        return grouped
+SOURCES: Registry[SourceKind] = Registry("source kind")
+for _kind in (
+    SourceKind("list", Path.is_file, load_list, True, "a .csv/.tsv list file"),
+    SourceKind("nnunet", lambda path: (path / "dataset.json").is_file(), lambda path, root: load_nnunet(path),
+               False, "an nnU-Net folder with dataset.json"),
+    SourceKind("folders", lambda path: (path / "images").is_dir() and (path / "masks").is_dir(),
+               lambda path, root: load_folders(path), False, "a folder with images/ and masks/ subfolders"),
+):
+    SOURCES.register(_kind.name, _kind)
 
 
 def detect_kind(path: Path) -> str:
-    """'list', 'nnunet' or 'folders' for an existing path, else DataError saying why."""
-    if path.is_file():
-        return "list"
+    """The name of the first registered kind that `path` is, else DataError saying why."""
     if not path.exists():
         raise DataError(f"data source not found: {path}")
-    if (path / "dataset.json").is_file():
-        return "nnunet"
-    if (path / "images").is_dir() and (path / "masks").is_dir():
-        return "folders"
+    for name, kind in SOURCES.items():
+        if kind.detect(path):
+            return name
+    expected = [kind.expects for _, kind in SOURCES.items()]
     raise DataError(
-        f"{path} is not a recognised data source: expected a .csv/.tsv list file, an nnU-Net "
-        "folder with dataset.json, or a folder with images/ and masks/ subfolders"
+        f"{path} is not a recognised data source: expected {', '.join(expected[:-1])}, or {expected[-1]}"
     )
 
 
@@ -123,7 +80,7 @@ def load_source(path: str | Path, kind: str | None = None, root: str | Path | No
 
     Args:
         path: list file, nnU-Net dataset folder, or folder with images/ and masks/.
-        kind: force 'list', 'nnunet' or 'folders' instead of detecting it.
+        kind: force a registered kind ('list', 'nnunet' or 'folders') instead of detecting it.
         root: list files only: folder the rows' paths are relative to (default: the list's
             folder, or its parent when every path resolves there, as in the study's files).
 
@@ -131,37 +88,7 @@ def load_source(path: str | Path, kind: str | None = None, root: str | Path | No
         `Source` with its cases in a stable order and any row-level problems.
     """
     path = Path(path)
-    kind = kind or detect_kind(path)
-    if kind == "list":
-        from samtune.data.source_lists import load_list
-
-        return load_list(path, root=Path(root) if root is not None else None)
-    if root is not None:
-        raise DataError(f"--root only applies to list files, not to a {kind} source ({path})")
-    if kind == "nnunet":
-        from samtune.data.source_nnunet import load_nnunet
-
-        return load_nnunet(path)
-    if kind == "folders":
-        from samtune.data.source_folders import load_folders
-
-        return load_folders(path)
-    raise DataError(f"unknown source kind '{kind}'; choose one of {', '.join(SOURCE_KINDS)}")
-
-
-def group_by_parent(images: list[Path], case_ids: list[str], root: Path) -> list[str]:
-    """Patient groups when a source gives none: the image's folder relative to ``root``.
-
-    Images in nested folders (patientN/studyN/...) are grouped by folder; when all images
-    share one folder, that folder says nothing about patients and each case is its own group.
-    """
-    parents = [image.parent for image in images]
-    if len(set(parents)) <= 1:
-        return list(case_ids)
-    groups = []
-    for parent in parents:
-        try:
-            groups.append(parent.relative_to(root).as_posix())
-        except ValueError:
-            groups.append(parent.as_posix())
-    return groups
+    source_kind = SOURCES.get(kind or detect_kind(path))
+    if root is not None and not source_kind.takes_root:
+        raise DataError(f"--root only applies to list files, not to a {source_kind.name} source ({path})")
+    return source_kind.load(path, Path(root) if root is not None else None)

@@ -16,8 +16,6 @@ class EmbeddingCache:
     def __init__(self, encoder: nn.Module):
         self.encoder = encoder
         self._store: dict[int, torch.Tensor] = {}
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._store)
@@ -34,6 +32,4 @@ class EmbeddingCache:
             self.encoder.train(was_training)
             for n, embedding in zip(missing, fresh):
                 self._store[keys[n]] = embedding.detach().to("cpu")
-        self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
         return torch.stack([self._store[key] for key in keys]).to(images.device)

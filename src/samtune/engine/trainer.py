@@ -121,7 +121,6 @@ class Trainer:
         device: torch.device,
         dist: DistInfo,
         save_weights: Callable[[nn.Module, Path], None],
-        cache_items: Callable[[int], dict[str, Any]] | None = None,
     ):
         self.core = model
         self.objective = objective

@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -176,24 +176,26 @@ def read_manifest(export_dir: str | Path) -> dict:
     return manifest
 
 
-def load_onnx_predictor(export_dir: str | Path, threads: int | None = None, encoder_file: str = ENCODER_FILE) -> Predictor:
-    """A `Predictor` on ONNX Runtime from an export folder (see `samtune.inference.onnx_export`).
+def open_onnx_export(export_dir: str | Path, threads: int | None = None,
+                     encoder_file: str = ENCODER_FILE) -> tuple[OnnxSam, dict[str, Any]]:
+    """The ONNX Runtime model of an export folder (see `samtune.inference.onnx_export`) and the
+    `Predictor` fields its manifest records (`Predictor.from_onnx` builds the predictor).
 
     ``encoder_file``: the encoder graph to run (``encoder_int8.onnx`` for int8, made by
     `int8_encoder` next to the checked fp32 graph).
     """
-    from samtune.inference.predictor import Predictor
-
     export_dir = Path(export_dir)
     _onnxruntime()  # refuse before reading anything large
     manifest = read_manifest(export_dir)
     model = OnnxSam(export_dir / encoder_file, export_dir / DECODER_FILE, manifest, threads)
     tuple_or_none = lambda v: tuple(v) if v else None  # noqa: E731
-    return Predictor(
-        model, manifest["mode"], tuple(manifest["classes"]), tuple_or_none(manifest.get("window")),
-        tuple_or_none(manifest.get("percentiles")), torch.device("cpu"), prompt_kind=manifest.get("prompt_kind", "box"),
-        axis=int(manifest.get("axis", 0)), channels=tuple_or_none(manifest.get("channels")),
-    )
+    fields = {
+        "mode": manifest["mode"], "class_names": tuple(manifest["classes"]),
+        "window": tuple_or_none(manifest.get("window")), "percentiles": tuple_or_none(manifest.get("percentiles")),
+        "device": torch.device("cpu"), "prompt_kind": manifest.get("prompt_kind", "box"),
+        "axis": int(manifest.get("axis", 0)), "channels": tuple_or_none(manifest.get("channels")),
+    }
+    return model, fields
 
 
 def cache_root() -> Path:
@@ -277,8 +279,8 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
                     raise UserError(f"--precision int8: quantising the encoder failed ({type(error).__name__}: "
                                     f"{error}); use --precision fp32") from error
                 warnings.warn(f"--precision auto: int8 quantisation failed ({error}); using fp32", stacklevel=2)
-        onnx_predictor = load_onnx_predictor(folder, encoder_file=encoder_file)
-        return replace(predictor, model=onnx_predictor.model)
+        onnx_model, _ = open_onnx_export(folder, encoder_file=encoder_file)
+        return replace(predictor, model=onnx_model)
     if resolved == "bf16":
         return replace(predictor, model=Bf16Sam(predictor.model, predictor.device))
     return predictor

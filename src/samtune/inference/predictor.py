@@ -64,11 +64,13 @@ class Predictor:
 
     # ------------------------------------------------- backends (issue 16)
     @classmethod
-    def from_onnx(cls, export_dir: str | Path, threads: int | None = None) -> Predictor:
-        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked)."""
-        from samtune.inference.backends import load_onnx_predictor
+    def from_onnx(cls, export_dir: str | Path, threads: int | None = None, encoder_file: str | None = None) -> Predictor:
+        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked);
+        ``encoder_file`` picks another encoder graph in it (the int8 one)."""
+        from samtune.inference.backends import ENCODER_FILE, open_onnx_export
 
-        return load_onnx_predictor(export_dir, threads)
+        model, fields = open_onnx_export(export_dir, threads, encoder_file or ENCODER_FILE)
+        return cls(model, **fields)
 
     def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
         """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16 | int8).

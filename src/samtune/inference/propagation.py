@@ -117,11 +117,6 @@ class PropagationResult:
     stops: list[Stop] = field(default_factory=list)
     signals: dict[int, dict[int, SliceSignals]] = field(default_factory=dict)
 
-    @property
-    def covered(self) -> range:
-        """Slice indices from `first` to `last` inclusive."""
-        return range(self.first, self.last + 1)
-
 
 def next_box(mask: np.ndarray, margin: float) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) around every pixel of a non-empty [H, W] mask, ``margin`` pixels out,

@@ -40,7 +40,7 @@ from samtune.methods.strategy import (
     study_strategies,
     trainable_parameters,
 )
-from samtune.methods.tuning import base_state_dict, load_base_state_dict, train_mode
+from samtune.methods.tuning import base_state_dict, train_mode
 
 __all__ = [
     "COMPONENTS",
@@ -62,7 +62,6 @@ __all__ = [
     "get_strategy",
     "is_merged",
     "list_methods",
-    "load_base_state_dict",
     "load_tuned_model",
     "load_tuning",
     "merge",

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from samtune.methods.registry import Method, register_method
+from samtune.methods.method import Method
 from samtune.methods.sites import decoder_blocks, encoder_blocks, select_blocks
 from samtune.methods.options import AdapterOptions
 from samtune.methods.tuning import Delta, attach, deltas, first_input
@@ -72,7 +72,6 @@ class Adapter(Delta):
         return output + (self.scale * self(first_input(args, kwargs))).to(output.dtype)
 
 
-@register_method
 class AdapterMethod(Method):
     name = "adapter"
     summary = "bottleneck adapters after attention and beside the MLP (study placement)"

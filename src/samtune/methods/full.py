@@ -6,12 +6,11 @@ from typing import Sequence
 
 from torch import nn
 
-from samtune.methods.registry import Method, register_method
+from samtune.methods.method import Method
 from samtune.methods.options import NoOptions
-from samtune.methods.strategy import unfreeze
+from samtune.methods.tuning import unfreeze
 
 
-@register_method
 class Full(Method):
     name = "full"
     summary = "train every parameter of the chosen components"

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from samtune.methods.registry import Method, register_method
+from samtune.methods.method import Method
 from samtune.methods.sites import decoder_attentions, encoder_blocks, qkv_channels, select_blocks
 from samtune.methods.options import LoraOptions
 from samtune.methods.tuning import Delta, attach, deltas, first_input
@@ -137,7 +137,6 @@ class DoraBranch(LoraBranch):
         return self._put(weight, rows.to(weight.dtype))
 
 
-@register_method
 class Lora(Method):
     name = "lora"
     summary = "low-rank updates of the q and v projections (layout-aware on fused qkv)"
@@ -169,7 +168,6 @@ class Lora(Method):
             branch.requires_grad_(True)
 
 
-@register_method
 class Dora(Lora):
     name = "dora"
     summary = "LoRA with a learned per-row magnitude (weight-decomposed, Liu et al. 2024)"

@@ -11,7 +11,6 @@ None = unset); `Strategy` converts it to the chosen method's class, strictly as 
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Mapping
@@ -146,6 +145,3 @@ def changed_options(options: Any) -> dict[str, Any]:
             changed[item.name] = list(value) if isinstance(value, tuple) else value
     return changed
 
-
-def is_options(value: Any) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)

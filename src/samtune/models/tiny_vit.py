@@ -13,8 +13,8 @@ Fused qkv layout. Each attention module's `qkv` Linear produces, for every token
 ``num_heads * (2 * key_dim + d)`` channels laid out per head: for head h the block
 ``[q_h (key_dim) | k_h (key_dim) | v_h (d)]`` starts at channel ``h * (2 * key_dim + d)``.
 This differs from SAM ViT, whose fused qkv is ``[q (all heads) | k | v]``. Adapters that
-touch only q and v (LoRA "qv") must use `qkv_channel_slices` / `qkv_channel_index` to find
-those channels. Each `WindowAttention` exposes `num_heads`, `key_dim` and `d` (value
+touch only q and v (LoRA "qv") must find those channels with
+`samtune.methods.sites.qkv_channels`. Each `WindowAttention` exposes `num_heads`, `key_dim` and `d` (value
 channels per head).
 
 BatchNorm. The conv stages, patch merging and the depthwise `local_conv` of every block
@@ -103,7 +103,6 @@ class PatchEmbed(nn.Module):
         if kernel_size not in (1, 3):
             raise ValueError(f"patch_embed_kernel must be 1 or 3, got {kernel_size}")
         stride = 2 if kernel_size == 3 else 1
-        self.reduction = stride * stride
         self.seq = nn.Sequential(  # seq.1 (GELU) has no parameters; keys are seq.0 and seq.2
             Conv2dBN(in_chans, embed_dim // 2, kernel_size, stride),
             nn.GELU(),
@@ -209,27 +208,6 @@ class WindowAttention(nn.Module):
         # A 4-D mask lets CPU SDPA take its fused (flash) kernel instead of the math path.
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)[None])
         return self.proj(out.transpose(1, 2).reshape(windows, tokens, self.num_heads * self.d))
-
-
-def qkv_channel_slices(attn: WindowAttention) -> dict[str, list[slice]]:
-    """Output channels of ``attn.qkv`` holding q, k and v: one slice per head, head order."""
-    per_head = 2 * attn.key_dim + attn.d
-    starts = [h * per_head for h in range(attn.num_heads)]
-    return {
-        "q": [slice(s, s + attn.key_dim) for s in starts],
-        "k": [slice(s + attn.key_dim, s + 2 * attn.key_dim) for s in starts],
-        "v": [slice(s + 2 * attn.key_dim, s + per_head) for s in starts],
-    }
-
-
-def qkv_channel_index(attn: WindowAttention, part: str) -> Tensor:
-    """Long tensor of the ``attn.qkv`` output channels of `part` ('q', 'k' or 'v'), head order.
-
-    Selecting them from the fused output gives [..., num_heads * width] with heads contiguous,
-    the layout SAM ViT uses for each of its q, k and v.
-    """
-    slices = qkv_channel_slices(attn)[part]
-    return torch.cat([torch.arange(s.start, s.stop) for s in slices])
 
 
 class TinyViTBlock(nn.Module):

@@ -21,8 +21,6 @@ from samtune.data.intensity import Normalization
 from samtune.errors import UserError
 from samtune.models.unet_plan import BASE_FILTERS, plan_unet
 
-DISPLAY_NAME = "U-Net (scratch)"
-
 
 class UNetSegmenter(nn.Module):
     """Automatic segmentation with a planned 2D U-Net.

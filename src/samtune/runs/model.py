@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from samtune.runs.reading import RunDir
+if TYPE_CHECKING:  # RunDir.load_model calls load_model: only the annotation needs RunDir here
+    from samtune.runs.reading import RunDir
 
 
 def load_model(run: RunDir, device: str = "cpu") -> nn.Module:

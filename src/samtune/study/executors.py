@@ -23,7 +23,6 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from samtune.errors import UserError
 
-EXECUTORS = ("local", "slurm")
 T = TypeVar("T")
 
 

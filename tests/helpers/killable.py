@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 PRELOAD = ["samtune.cli.main", "samtune.study.cell_job", "samtune.study.runner", "samtune.inference.predict_files",
-           "killable"]
+           "tests.helpers.killable"]
 _CONTEXT: Any = None
 
 

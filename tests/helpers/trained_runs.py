@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from generated_data import write_disc_dataset
+from tests.helpers.generated_data import write_disc_dataset
 
 _RUNS: dict[str, Path] = {}
 
