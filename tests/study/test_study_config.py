@@ -18,7 +18,7 @@ def test_train_section_is_merged_on_the_base_recipe(disc_sources, tmp_path):
     assert config.train.optim.steps == 7  # --set
     assert config.train.optim.lr == 0.003  # the study's train section
     assert config.train.optim.warmup_steps == 0
-    assert config.train.strategy.method == "lora" and config.train.eval.every == 3  # the recipe, then the study
+    assert config.train.strategy.method == "full" and config.train.eval.every == 3  # the recipe, then the study
 
 
 def test_backbone_entries_default_to_their_label(disc_sources, tmp_path):
