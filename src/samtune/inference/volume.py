@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from samtune.data.geometry import Geometry, LoadedImage
-from samtune.data.slicing import check_axis
+from samtune.data.slicing import check_axis, take_slice
 from samtune.errors import DataError, UserError
 
 if TYPE_CHECKING:
@@ -59,11 +59,6 @@ def slice_axis(volume: LoadedImage, axis: int) -> int:
     checked = check_axis(axis, volume.spatial_ndim)
     assert checked is not None
     return checked
-
-
-def take(volume: LoadedImage, axis: int, index: int) -> np.ndarray:
-    """Slice ``index`` across ``axis`` as [rows, cols(, C)] (a view where numpy allows)."""
-    return np.take(volume.array, index, axis=axis)
 
 
 def default_batch_size(device: torch.device | str) -> int:
@@ -114,7 +109,7 @@ def predict_volume(
     by_slice = np.moveaxis(labels, axis, 0)
     batch_size = default_batch_size(predictor.device) if batch_size is None else batch_size
     for indices in batches(by_slice.shape[0], batch_size):
-        images = [take(loaded, axis, i) for i in indices]
+        images = [take_slice(loaded.array, axis, i) for i in indices]
         for index, slice_labels in zip(indices, predictor.predict_images(images, value_range=value_range)):
             by_slice[index] = slice_labels
     return LoadedImage(labels, loaded.geometry, loaded.path)
