@@ -131,5 +131,5 @@ def test_segment_is_predict_with_model_byte_for_byte(tmp_path, monkeypatch, caps
     assert said["segment"] == said["predict"] and said["segment refused"] == said["predict refused"]
     mask = np.asarray(Image.open(tmp_path / "segment" / "mask.png"))
     assert set(np.unique(mask)) == {0, 1} and mask.sum() > 500  # a real object, not an empty mask
-    assert "mask.png (384x384 image; labelled pixels: object" in said["segment"].out
+    assert "mask.png (384x384 image; labelled pixels: foreground" in said["segment"].out
     assert "is not inside the 384x384 image" in said["segment refused"].err
