@@ -174,6 +174,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.run:
         predictor = Predictor.from_run(args.run[0], device=args.device).with_backend(args.backend, args.precision, args.run[0])
     else:
+        from samtune.inference.predict_files import check_inputs
+
+        check_inputs(None, plans, options)  # inputs and prompts before the model loads: fail fast
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
         predictor = predictor.with_backend(args.backend, args.precision, args.model)
         predictor.window = zero_shot_window(args.window)

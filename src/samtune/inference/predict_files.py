@@ -187,21 +187,23 @@ def _check_mode(predictor: Predictor, plans: Sequence[PlannedOutput], options: P
             )
 
 
-def check_inputs(predictor: Predictor, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
+def check_inputs(predictor: Predictor | None, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
     """Read every input and check its prompt against its shape, before any output is written.
+
+    ``predictor`` None: a zero-shot model, before it loads (axis 0 unless given, all channels).
 
     A corrupt, unreadable or mis-prompted input among many then fails the command with
     nothing written, instead of after the outputs of the inputs before it. Each input is
     read twice (here and when predicted); reading is a small part of predicting it.
     """
-    axis = predictor.axis if options.axis is None else options.axis
+    axis = (predictor.axis if predictor is not None else 0) if options.axis is None else options.axis
     for plan in plans:
         image = read_image(plan.source)
         prompt = prompt_for(plan, options)
         if image.spatial_ndim == 2:
             if prompt is not None and prompt.slice is not None:
                 raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
-            pick_channels(image, predictor.channels)
+            pick_channels(image, predictor.channels if predictor is not None else None)
             if prompt is not None:
                 check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
             continue
