@@ -43,7 +43,8 @@ import torch
 from propagation_volumes import CachedPredictor, encode_volume, load_volumes
 from samtune.data.geometry import LoadedImage
 from samtune.inference.predictor import Predictor
-from samtune.inference.propagation import PropagationConfig, next_box
+from samtune.data.prompts import mask_box
+from samtune.inference.propagation import PropagationConfig
 from samtune.inference.refine import refine
 from samtune.inference.stopping import AREA_ONLY, NEVER, StopRule
 
@@ -90,7 +91,7 @@ def trajectory(predictor, volume, ref, setting):
     low, high = max(int(slices[0]) - CAP, 0), min(int(slices[-1]) + CAP, len(areas) - 1)
     image = LoadedImage(volume.image.array[low : high + 1], volume.image.geometry)
     start = int(np.argmax(areas))
-    result = predictor.propagate(image, start - low, box=next_box(ref[start], 0), config=replace(setting, stop=NEVER))
+    result = predictor.propagate(image, start - low, box=mask_box(ref[start]), config=replace(setting, stop=NEVER))
     pred = np.zeros_like(ref)
     pred[low : high + 1] = result.labels.array.astype(bool)
     signals = {z + low: value for z, value in result.signals[1].items()}
@@ -127,7 +128,7 @@ def per_slice_boxes(predictor, volume, ref) -> float:
     value_range = predictor.value_range(volume.image.array)
     for z in np.flatnonzero(ref.any(axis=(1, 2))):
         embedding, frames = predictor.encode_images([volume.image.array[z]], value_range)
-        pred[z] = (predictor.prompt_logits(embedding, frames[0], next_box(ref[z], 0)) > 0).numpy()
+        pred[z] = (predictor.prompt_logits(embedding, frames[0], mask_box(ref[z])) > 0).numpy()
     return dice(pred, ref)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samtune.assets import MNI_NOTICE, mni_template
+from samtune.data.prompts import mask_box
 from samtune.data.readers import read_image, write_image
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig, check_values
@@ -70,11 +71,6 @@ def write_demo_data(out: Path, tissue: str) -> dict[str, Path]:
     return folders
 
 
-def tight_box(mask: np.ndarray) -> tuple[float, float, float, float]:
-    rows, cols = np.nonzero(mask)
-    return float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)
-
-
 def demo_config(folders: dict[str, Path], steps: int, seed: int) -> TrainConfig:
     config = TrainConfig()
     config.model.name = "lite_medsam"
@@ -89,7 +85,7 @@ def demo_config(folders: dict[str, Path], steps: int, seed: int) -> TrainConfig:
 
 
 def _evaluate(predictor: Predictor, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[list[float], list]:
-    predictions = [predictor.predict_image(img, box=tight_box(m)) for img, m in zip(images, masks)]
+    predictions = [predictor.predict_image(img, box=mask_box(m)) for img, m in zip(images, masks)]
     return [overlap_metrics(p > 0, m)[0] for p, m in zip(predictions, masks)], predictions
 
 
@@ -122,7 +118,7 @@ def run_demo(out: str | Path, tissue: str = "wm", steps: int = 100, seed: int = 
     for z, name, image, zs, ft, mask, d0, d1 in zip(REPORT_SLICES, names, images, zero_predictions,
                                                     tuned_predictions, masks, zero_shot, tuned):
         panels = [Panel("truth", mask.astype(np.uint8)), Panel("zero-shot", zs, d0), Panel("fine-tuned", ft, d1)]
-        comparison_figure(image, panels, out / "overlays" / name, box=tight_box(mask), class_name=tissue_name,
+        comparison_figure(image, panels, out / "overlays" / name, box=mask_box(mask), class_name=tissue_name,
                           geometry=geometry, axis=0,
                           title=f"MNI152 axial slice z={z} (reported; not used for training or checkpoint choice)")
     return DemoResult(zero_shot, tuned, seconds, out)

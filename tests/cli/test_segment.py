@@ -59,14 +59,26 @@ def test_segment_cli_writes_mask_and_overlay(tmp_path, capsys):
     assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
-def test_segment_cli_on_a_nifti_slice(tmp_path):
+def test_segment_cli_on_a_nifti_volume(tmp_path, capsys):
+    """As `predict --model`: prompted on --slice, propagated, written as NIfTI (segment wrote
+    a PNG of the one slice before it became predict's alias)."""
+    import SimpleITK as sitk
+
     from samtune.assets import mni_template
 
-    out = tmp_path / "wm.png"
-    code = main(["segment", str(mni_template("t1")), "--slice", "90", "--box", "40", "40", "160", "190",
+    t1 = read_image(mni_template("t1"))
+    part = tmp_path / "t1_z88_92.nii.gz"  # 5 slices keep the propagation short
+    sitk.WriteImage(sitk.GetImageFromArray(t1.array[88:93]), str(part))
+    out = tmp_path / "wm.nii.gz"
+    code = main(["segment", str(part), "--slice", "2", "--box", "40", "40", "160", "190",
                  "--point", "100", "110", "--out", str(out)])
     assert code == 0
-    assert np.asarray(Image.open(out)).shape == (233, 197)
+    labels = read_image(out).array
+    assert labels.shape == (5, 233, 197) and labels[2].sum() > 1000 and set(np.unique(labels)) == {0, 1}
+    assert "propagated from slice 2" in capsys.readouterr().out
+    assert main(["segment", str(part), "--slice", "2", "--box", "40", "40", "160", "190",
+                 "--out", str(tmp_path / "wm.png")]) == 2
+    assert "so its labels are written as .nii.gz" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -75,12 +87,12 @@ def test_segment_cli_on_a_nifti_slice(tmp_path):
         (["--box", "0", "0", "500", "10"], "box (0, 0, 500, 10) is not inside the 384x384 image"),
         (["--box", "30", "30", "10", "40"], "is not inside the 384x384 image"),
         (["--point", "-3", "10"], "point (-3, 10) is outside the 384x384 image"),
-        ([], "give a prompt: --box X0 Y0 X1 Y1 and/or --point X Y"),
+        ([], "needs a prompt: give --box X0 Y0 X1 Y1 and/or --point X Y"),
         (["--box", "1", "1", "9", "9", "--model", "sam_vit_bb"], "unknown model 'sam_vit_bb'; did you mean sam_vit_b"),
         (["--box", "1", "1", "9", "9", "--model", "sam_vit_b"], "model 'sam_vit_b' needs a weights file"),
         (["--box", "1", "1", "9", "9", "--model", "lite_medsam", "--checkpoint", "/nonexistent/w.pth"],
          "checkpoint not found: /nonexistent/w.pth"),
-        (["--box", "1", "1", "9", "9", "--slice", "3"], "is a 2D image; drop --slice"),
+        (["--box", "1", "1", "9", "9", "--slice", "3"], "is a 2D image; a slice index applies to volumes only"),
     ],
 )
 def test_segment_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
@@ -97,3 +109,27 @@ def test_segment_cli_unreadable_image(tmp_path, capsys):
     broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     assert main(["segment", str(broken), "--box", "1", "1", "9", "9", "--out", str(tmp_path / "m.png")]) == 2
     assert str(broken) in capsys.readouterr().err
+
+
+def test_segment_is_predict_with_model_byte_for_byte(tmp_path, monkeypatch, capsys):
+    """`segment` is an alias: the same files (bytes) and the same messages as `predict --model`."""
+    image = str(sorted((PROSTATE / "images").rglob("*.png"))[0])
+    prompt = ["--box", "110", "120", "260", "250", "--point", "180", "190", "--negative-point", "20", "20"]
+    commands = {"segment": ["segment", image, *prompt, "--out", "mask.png", "--overlay", "look.png"],
+                "predict": ["predict", image, "--model", "lite_medsam", *prompt, "--out-file", "mask.png",
+                            "--overlay-file", "look.png"]}
+    written, said = {}, {}
+    for name, argv in commands.items():
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)  # the same relative paths, so the messages can be equal
+        assert main(argv) == 0
+        said[name] = capsys.readouterr()
+        written[name] = {f: (tmp_path / name / f).read_bytes() for f in ("mask.png", "look.png")}
+        assert main([*argv, "--box", "0", "0", "999", "9", "--overwrite"]) == 2  # the same refusal too
+        said[name + " refused"] = capsys.readouterr()
+    assert written["segment"] == written["predict"]
+    assert said["segment"] == said["predict"] and said["segment refused"] == said["predict refused"]
+    mask = np.asarray(Image.open(tmp_path / "segment" / "mask.png"))
+    assert set(np.unique(mask)) == {0, 1} and mask.sum() > 500  # a real object, not an empty mask
+    assert "mask.png (384x384 image; labelled pixels: foreground" in said["segment"].out
+    assert "is not inside the 384x384 image" in said["segment refused"].err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from samtune.data.prompts import PromptConfig, box_of, inner_pixels, prompts_from_mask, regions
+from samtune.data.prompts import PromptConfig, inner_pixels, mask_box, prompts_from_mask, regions
 from samtune.errors import ConfigError
 
 
@@ -43,18 +43,18 @@ def test_box_jitter_pushes_sides_out_by_at_most_ten_percent():
     region = np.zeros((100, 100), dtype=bool)
     region[40:60, 30:80] = True  # tight box (30, 40, 79, 59); width 50, height 20
     for seed in range(20):
-        x0, y0, x1, y1 = box_of(region, 0.1, np.random.default_rng(seed))
+        x0, y0, x1, y1 = mask_box(region, jitter=0.1, rng=np.random.default_rng(seed))
         assert 25.0 <= x0 <= 30.0 and 38.0 <= y0 <= 40.0
         assert 79.0 <= x1 <= 84.0 and 59.0 <= y1 <= 61.0
-    boxes = {tuple(box_of(region, 0.1, np.random.default_rng(s))) for s in range(5)}
+    boxes = {tuple(mask_box(region, jitter=0.1, rng=np.random.default_rng(s))) for s in range(5)}
     assert len(boxes) == 5  # the jitter is random...
-    assert tuple(box_of(region, 0.1, np.random.default_rng(3))) == tuple(box_of(region, 0.1, np.random.default_rng(3)))
+    assert tuple(mask_box(region, jitter=0.1, rng=np.random.default_rng(3))) == tuple(mask_box(region, jitter=0.1, rng=np.random.default_rng(3)))
 
 
 def test_box_is_clipped_to_the_image():
     region = np.zeros((10, 10), dtype=bool)
     region[0:10, 0:10] = True
-    np.testing.assert_array_equal(box_of(region, 0.1, np.random.default_rng(0)), [0, 0, 9, 9])
+    np.testing.assert_array_equal(mask_box(region, jitter=0.1, rng=np.random.default_rng(0)), [0, 0, 9, 9])
 
 
 def test_inner_points_come_from_the_innermost_ten_percent():

@@ -20,10 +20,10 @@ def test_refs_and_slices_along_each_axis():
     assert [r.index for r in refs] == [0, 1, 2]
     assert refs[0].slice_shape == (2, 4)  # [z, x]
     assert refs[0].pixel_spacing == (2.5, 0.5)
-    np.testing.assert_array_equal(take_slice(volume, refs[1]), volume[:, 1, :])
+    np.testing.assert_array_equal(take_slice(volume, refs[1].axis, refs[1].index), volume[:, 1, :])
     axial = slice_refs("c", volume.shape, GEOMETRY, axis=0)
     assert len(axial) == 2 and axial[1].pixel_spacing == (0.8, 0.5)
-    np.testing.assert_array_equal(take_slice(volume, axial[1]), volume[1])
+    np.testing.assert_array_equal(take_slice(volume, axial[1].axis, axial[1].index), volume[1])
     flat = slice_refs("img", (5, 6), Geometry.identity(2), axis=2)  # axis ignored for 2D
     assert len(flat) == 1 and flat[0].axis is None and flat[0].slice_shape == (5, 6)
     with pytest.raises(DataError, match="slice axis must be 0"):
@@ -55,7 +55,7 @@ def test_restack_round_trip_with_geometry(tmp_path):
     volume = np.random.default_rng(0).integers(0, 3, size=(4, 5, 6)).astype(np.uint8)
     for axis in (0, 1, 2):
         refs = slice_refs("c", volume.shape, GEOMETRY, axis=axis)
-        shuffled = [(r, take_slice(volume, r)) for r in refs][::-1]
+        shuffled = [(r, take_slice(volume, r.axis, r.index)) for r in refs][::-1]
         rebuilt, geometry = restack(shuffled)
         np.testing.assert_array_equal(rebuilt, volume)
         assert geometry == GEOMETRY
@@ -67,7 +67,7 @@ def test_restack_round_trip_with_geometry(tmp_path):
 
 def test_restack_refuses_missing_or_duplicate_slices():
     volume = np.zeros((3, 2, 2))
-    pairs = [(r, take_slice(volume, r)) for r in slice_refs("c", volume.shape, GEOMETRY)]
+    pairs = [(r, take_slice(volume, r.axis, r.index)) for r in slice_refs("c", volume.shape, GEOMETRY)]
     with pytest.raises(DataError, match=r"case c: 1 slice\(s\) missing, e.g. \[1\]"):
         restack([pairs[0], pairs[2]])
     with pytest.raises(DataError, match="slice 0 given twice"):
@@ -83,6 +83,6 @@ def test_mni_volume_slices_and_restacks():
     assert len(refs) == 189 and refs[0].slice_shape == (233, 197)
     fg = foreground_per_slice(mask, 0)
     assert 0 < fg.sum() < 189  # top and bottom slices hold no white matter
-    rebuilt, geometry = restack((r, take_slice(mask, r)) for r in refs)
+    rebuilt, geometry = restack((r, take_slice(mask, r.axis, r.index)) for r in refs)
     np.testing.assert_array_equal(rebuilt, mask)
     assert geometry == wm.geometry

@@ -96,3 +96,19 @@ def test_best_validation_dice_equals_what_samtune_eval_reports_for_the_run(autom
     result = evaluate_run(automatic_run, tmp_path / "eval", data=automatic_run.parent / "val")
     reported = json.loads(result.summary_path.read_text())
     assert summary["best_val_dice"] == pytest.approx(reported["mean_over_classes"]["dice"], abs=1e-9)
+
+
+def test_the_two_objectives_behind_one_protocol():
+    from samtune.engine.objective import AutomaticObjective, PromptedObjective, make_objective
+
+    automatic, prompted = make_objective("automatic", 2), make_objective("prompted", 2)
+    assert isinstance(automatic, AutomaticObjective) and isinstance(prompted, PromptedObjective)
+    assert (automatic.num_mask_outputs, automatic.eval_classes) == (3, [1, 2])
+    assert (prompted.num_mask_outputs, prompted.eval_classes) == (1, [1])
+    logits = torch.tensor([[[[0.5, -1.0]], [[2.0, -3.0]], [[-1.0, 0.0]]]])  # [1, 3, 1, 2]
+    assert automatic.predict(logits).tolist() == [[[1, 2]]]  # argmax over channels
+    assert prompted.predict(logits).tolist() == [[[1, 0]]]  # channel 0 > 0
+    batch = {"mask": torch.tensor([[[1, 2]]]), "target": torch.tensor([[[1, 0]]])}
+    assert automatic.truth(batch).tolist() == [[[1, 2]]] and prompted.truth(batch).tolist() == [[[1, 0]]]
+    with pytest.raises(ValueError, match="unknown task mode 'auto'"):
+        make_objective("auto", 1)

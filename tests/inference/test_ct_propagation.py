@@ -25,7 +25,7 @@ import torch
 from samtune.data.geometry import LoadedImage
 from samtune.data.readers import read_image
 from samtune.inference.predictor import Predictor
-from samtune.inference.propagation import next_box
+from samtune.data.prompts import mask_box
 from samtune.inference.refine import refine
 from samtune.inference.stopping import AREA_ONLY
 
@@ -71,7 +71,7 @@ def ct():
 
 def start_of(mask: np.ndarray) -> tuple[int, tuple[float, float, float, float]]:
     index = int(np.argmax(mask.sum(axis=(1, 2))))
-    return index, next_box(mask[index], 0)
+    return index, mask_box(mask[index])
 
 
 @pytest.mark.parametrize("organ", list(ORGANS))

@@ -23,7 +23,7 @@ from samtune.assets import mni_template
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.data.readers import read_image
 from samtune.inference.predictor import Predictor
-from samtune.inference.propagation import next_box
+from samtune.data.prompts import mask_box
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_white_matter_is_propagated_from_one_box():
     white = read_image(mni_template("wm")).array[index] >= 128
     predictor = Predictor.from_model("lite_medsam")
 
-    result = predictor.propagate(volume, HALF, box=next_box(white[HALF], 0))
+    result = predictor.propagate(volume, HALF, box=mask_box(white[HALF]))
 
     assert (result.start, result.first, result.last) == (HALF, 0, len(index) - 1)
     labels = result.labels.array.astype(bool)

@@ -9,7 +9,8 @@ import torch
 
 from samtune.data.geometry import Geometry, LoadedImage
 from samtune.errors import UserError
-from samtune.inference.propagation import next_box, propagate
+from samtune.data.prompts import mask_box
+from samtune.inference.propagation import propagate
 
 
 class IdentityFrame:
@@ -68,11 +69,13 @@ def cone(depth=21, size=48, centre=10):
     return volume
 
 
-def test_next_box_adds_the_margin_and_clips_to_the_slice():
+def test_the_next_slice_box_adds_the_margin_and_clips_to_the_slice():
     mask = np.zeros((10, 12), dtype=bool)
     mask[2:5, 3:11] = True
-    assert next_box(mask, 2) == (1.0, 0.0, 11.0, 6.0)
-    assert next_box(mask, 0) == (3.0, 2.0, 10.0, 4.0)
+    assert mask_box(mask, 2) == (1.0, 0.0, 11.0, 6.0)
+    assert mask_box(mask, 0) == (3.0, 2.0, 10.0, 4.0)
+    with pytest.raises(ValueError, match="empty mask"):
+        mask_box(np.zeros((4, 4), bool))
 
 
 def test_propagates_both_ways_until_the_object_disappears():

@@ -152,7 +152,9 @@ BAD_DICOM = {
 
 def _segment(path: Path, out: Path) -> list:
     volume = not path.name.lower().endswith((".png", ".jpg", ".tif", ".tiff"))
-    return ["segment", path, "--box", "1", "1", "8", "8", "--out", out / "mask.png", *(["--slice", "0"] if volume else [])]
+    # a volume's labels are a volume, as `predict --model` writes them (segment is its alias)
+    return ["segment", path, "--box", "1", "1", "8", "8", "--out", out / ("mask.nii.gz" if volume else "mask.png"),
+            *(["--slice", "0"] if volume else [])]
 
 
 @pytest.mark.parametrize("name", sorted(BAD_IMAGES))

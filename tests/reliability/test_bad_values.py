@@ -102,18 +102,30 @@ def test_value_in_recipe_file_named_with_its_key(refused, tmp_path):
     refused(["train", path, "--out", tmp_path / "run"], watch=[tmp_path], names=["eval.every", "0"])
 
 
+def test_train_strategy_refusals(tmp_path, refused):
+    refused(["train", "--strategy", "sam_vit_b/decoder/lorra", "--out", tmp_path / "run"], watch=[tmp_path],
+            names=["'lorra'; did you mean lora"])
+    refused(["train", "default", "--strategy", "sam_vit_b/decoder/lora", "--out", tmp_path / "run"], watch=[tmp_path],
+            names=["default", "--strategy sam_vit_b/decoder/lora"])
+    refused(["train", "study/sam_vit_b_decoder_full", "--out", tmp_path / "run"], watch=[tmp_path],
+            names=["--strategy", "sam_vit_b/decoder/full"])
+
+
 def test_the_ranges_accept_the_shipped_recipes():
     """Every shipped recipe and study passes the range checks (no valid value refused)."""
-    from samtune.configs import load_config
+    from samtune.configs import from_dict, load_config
     from samtune.engine.config import TrainConfig, check_values
-    from samtune.engine.recipes import resolve_recipe
+    from samtune.engine.recipes import resolve_recipe, strategy_recipe
+    from samtune.methods.strategy import study_strategies
     from samtune.study.config import study_recipe_dir
 
     root = study_recipe_dir().parent
-    recipes = sorted(root.glob("*.yaml")) + sorted((root / "study").glob("*.yaml"))
-    assert len(recipes) >= 19
+    recipes = sorted(root.glob("*.yaml"))
+    assert recipes
     for path in recipes:
         check_values(load_config(TrainConfig, resolve_recipe(str(path))))
+    for strategy in study_strategies(("sam_vit_h", "sam_vit_b", "mobile_sam"), extra=False):  # --strategy
+        check_values(from_dict(TrainConfig, strategy_recipe(strategy.name)))
     for path in sorted(study_recipe_dir().glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
         train = data.get("train") or {}

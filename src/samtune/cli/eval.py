@@ -19,9 +19,6 @@ from pathlib import Path
 
 from samtune.errors import UserError
 
-_SHOWN_NAMES = 10
-
-
 def parse_classes(items: list[str] | None) -> tuple[list[int] | None, dict[int, str]]:
     """['1', '2=pz'] -> ([1, 2], {2: 'pz'})."""
     if not items:
@@ -116,12 +113,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _show_names(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOWN_NAMES])
-    hidden = len(names) - _SHOWN_NAMES
-    return shown + (f" ... and {hidden} more" if hidden > 0 else "")
-
-
 def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.nsd_tolerance) and args.nsd_tolerance >= 0):
         raise UserError(f"--nsd-tolerance must be a finite number >= 0, got {args.nsd_tolerance}")
@@ -138,50 +129,19 @@ def run(args: argparse.Namespace) -> int:
         )
     classes, names = parse_classes(args.classes)
 
-    from samtune.data.labels import parse_label_spec
-    from samtune.evaluation.evaluate import report_paths, write_report
-    from samtune.evaluation.folders import evaluate_folders
-    from samtune.outputs import check_outputs_in
+    from samtune.evaluation.folder_report import score_folders
 
-    label_map = parse_label_spec(args.label_map) if args.label_map else None
-    pred_label_map = parse_label_spec(args.pred_label_map) if args.pred_label_map else None
-
-    check_outputs_in(args.out, [path.name for path in report_paths(args.out)], args.overwrite)
-
-    accumulator, match = evaluate_folders(
-        args.pred,
-        args.gt,
-        classes=classes,
-        nsd_tolerance=args.nsd_tolerance,
-        both_empty=args.both_empty,
-        class_names=names,
-        label_map=label_map,
-        pred_label_map=pred_label_map,
+    report = score_folders(
+        args.pred, args.gt, args.out, classes=classes, class_names=names, nsd_tolerance=args.nsd_tolerance,
+        both_empty=args.both_empty, label_spec=args.label_map, pred_label_spec=args.pred_label_map,
+        overwrite=args.overwrite,
     )
-    extra = {
-        "pred_dir": str(args.pred),
-        "gt_dir": str(args.gt),
-        "label_map": label_map.describe() if label_map else None,
-        "pred_label_map": pred_label_map.describe() if pred_label_map else None,
-        "unmatched": match.report(),
-        "label_rule": match.label_rule,
-    }
-    if match.label_rule:
-        print(f"samtune: note: {match.label_rule}", file=sys.stderr)
-    table = write_report(accumulator, args.out, extra)
-    print(table)
-    for listed, what in (
-        (match.ground_truth_only, f"ground-truth case(s) without a prediction in {args.pred}"),
-        (match.prediction_only, f"prediction(s) without a ground truth in {args.gt}"),
-        (match.skipped, "entries skipped (not image files)"),
-    ):
-        if listed:
-            print(
-                f"samtune: warning: {len(listed)} {what}, not scored: {_show_names(listed)}",
-                file=sys.stderr,
-            )
-    per_case_path, summary_path = report_paths(args.out)
-    print(f"{len(accumulator)} cases scored; wrote {per_case_path} and {summary_path}")
+    if report.note:
+        print(f"samtune: note: {report.note}", file=sys.stderr)
+    print(report.table)
+    for warning in report.warnings:
+        print(f"samtune: warning: {warning}", file=sys.stderr)
+    print(f"{len(report.accumulator)} cases scored; wrote {report.per_case_path} and {report.summary_path}")
     return 0
 
 

@@ -5,6 +5,10 @@
     samtune predict brain.nii.gz --model lite_medsam --slice 94 --box 60 40 140 180 --out preds/
     samtune predict a.png b.nii.gz --model lite_medsam --prompts prompts.json --out preds/
     samtune predict ct.nii.gz --run runs/abdomen --refine --model lite_medsam --out preds/
+    samtune predict slice.png --model lite_medsam --box 40 50 120 160 --out-file mask.png --overlay-file look.png
+
+`samtune segment IMAGE ... --out MASK` is this command with ``--model`` (default
+lite_medsam), ``--out-file MASK`` and ``--overlay-file``: see `samtune.cli.segment`.
 
 Outputs, prompts file format and volume propagation: see `samtune.inference.predict_files`,
 `samtune.inference.prompt_file` and `samtune.inference.propagation`.
@@ -36,7 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="PNG/JPG/TIFF image, NIfTI/NRRD/MHA volume, or DICOM series folder")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", metavar="DIR", help="output folder")
+    parser.add_argument("--out-file", metavar="FILE", help="instead of --out DIR, for one input: its label file "
+                        "(NAME.png for a 2D image, NAME.nii.gz for a volume)")
+    parser.add_argument("--overlay-file", metavar="PNG", help="with --out-file: also write the overlay picture "
+                        "(a montage for volumes) to this file")
     parser.add_argument("--run", metavar="RUN_DIR", action="append",
                         help="a training run directory; repeat it for an ensemble (softmax probabilities averaged)")
     parser.add_argument("--model", metavar="NAME", help="a registered model, zero-shot and prompted (e.g. lite_medsam); "
@@ -120,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--window goes with --model; a run uses the window it was trained with")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_out_flags(args)
     positives, negatives = args.point or [], args.negative_point or []
     points = [tuple(p) for p in positives + negatives]
     prompt = None
@@ -131,7 +140,8 @@ def _run(args: argparse.Namespace) -> int:
             slice=args.slice,
         )
     options = PredictOptions(
-        out_dir=Path(args.out), prompt=prompt, prompts=load_prompt_file(args.prompts) if args.prompts else {},
+        out_dir=Path(args.out or Path(args.out_file).parent), label_file=Path(args.out_file) if args.out_file else None,
+        picture_file=Path(args.overlay_file) if args.overlay_file else None, prompt=prompt, prompts=load_prompt_file(args.prompts) if args.prompts else {},
         axis=args.axis, batch_size=args.batch_size, overlay=args.overlay, overwrite=args.overwrite,
         propagation=propagation_config(args),
     )
@@ -143,6 +153,8 @@ def _run(args: argparse.Namespace) -> int:
 
         args.run = [str(r) for r in expand_runs(args.run, args.strategy, args.dataset)]
     if args.run and (len(args.run) > 1 or args.tta or args.probabilities):
+        if args.out_file:
+            raise UserError("ensembles, --tta and --probabilities write into --out DIR; drop --out-file")
         from samtune.inference.ensemble import Ensemble
         from samtune.inference.predict_ensemble import check_outputs, predict_files_ensemble
 
@@ -164,6 +176,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.run:
         predictor = Predictor.from_run(args.run[0], device=args.device).with_backend(args.backend, args.precision, args.run[0])
     else:
+        from samtune.inference.predict_files import check_inputs
+
+        check_inputs(None, plans, options)  # inputs and prompts before the model loads: fail fast
         predictor = Predictor.from_model(args.model, checkpoint=args.checkpoint, device=args.device)
         predictor = predictor.with_backend(args.backend, args.precision, args.model)
         predictor.window = zero_shot_window(args.window)
@@ -179,8 +194,22 @@ def _run(args: argparse.Namespace) -> int:
     for written in predict_files(predictor, args.inputs, options):
         print(written.description)
         count += 1
-    print(f"{count} input(s) predicted into {args.out}")
+    print(f"{count} input(s) predicted into {args.out or args.out_file}")
     return 0
+
+
+def check_out_flags(args: argparse.Namespace) -> None:
+    """Exactly one of --out DIR and --out-file FILE, each with its own overlay flag."""
+    from samtune.errors import UserError
+
+    if args.out and args.out_file:
+        raise UserError(f"give --out DIR or --out-file FILE, not both ({args.out} and {args.out_file})")
+    if not args.out and not args.out_file:
+        raise UserError("give --out DIR (an output folder) or, for one input, --out-file FILE (its label file)")
+    if args.overlay_file and not args.out_file:
+        raise UserError("--overlay-file goes with --out-file; with --out DIR use --overlay (pictures go into DIR/overlays)")
+    if args.overlay and args.out_file:
+        raise UserError("--overlay writes into --out DIR; with --out-file give --overlay-file PNG")
 
 
 def zero_shot_window(text: str | None):

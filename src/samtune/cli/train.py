@@ -14,7 +14,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "torchrun --nproc_per_node N -m samtune train CONFIG.yaml --out RUN_DIR."
         ),
     )
-    parser.add_argument("config", nargs="?", help="YAML recipe (a shipped recipe name like study/lite_medsam_decoder_full works too)")
+    parser.add_argument("config", nargs="?", help="YAML recipe (a shipped recipe name such as default works too)")
+    parser.add_argument("--strategy", metavar="BACKBONE/COMPONENT/METHOD",
+                        help="instead of CONFIG: the study's recipe for one strategy, e.g. sam_vit_b/encoder+decoder/lora "
+                        "(2000 steps, cosine, lr 1e-4 full / 3e-4 adapter, lora; add --set model.checkpoint=FILE for "
+                        "models without packaged weights)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a configuration value, e.g. --set optim.lr=3e-4 (repeatable)")
     parser.add_argument("--out", help="run directory to create")
@@ -27,23 +31,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samtune.configs import load_config
+    from samtune.configs import apply_overrides, from_dict, load_config
     from samtune.engine.api import train
     from samtune.engine.config import TrainConfig, check_values
-    from samtune.engine.recipes import resolve_recipe
+    from samtune.engine.recipes import resolve_recipe, strategy_recipe
     from samtune.errors import UserError
 
     if args.resume:
-        if args.config or args.out or any(not o.startswith("optim.steps=") for o in args.overrides or []):
+        if args.config or args.strategy or args.out or any(not o.startswith("optim.steps=") for o in args.overrides or []):
             raise UserError("--resume RUN_DIR takes the run's saved configuration; drop CONFIG and --out "
                             "(only --set optim.steps=N, to train a run further, goes with it)")
         if not continue_finished_run(args.resume, args.overrides):
             return 0
         result = train(None, args.resume, resume=True, device=args.device)
     else:
-        if not args.config or not args.out:
-            raise UserError("give a recipe and a run directory: samtune train CONFIG.yaml --out RUN_DIR")
-        config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
+        if args.config and args.strategy:
+            raise UserError(f"give a recipe or --strategy, not both ({args.config} and --strategy {args.strategy})")
+        if not (args.config or args.strategy) or not args.out:
+            raise UserError("give a recipe and a run directory: samtune train CONFIG.yaml --out RUN_DIR "
+                            "(or --strategy BACKBONE/COMPONENT/METHOD instead of CONFIG.yaml)")
+        if args.strategy:
+            config = from_dict(TrainConfig, apply_overrides(strategy_recipe(args.strategy), args.overrides))
+        else:
+            config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
         check_values(config)  # value ranges, before the run directory exists
         result = train(config, args.out, overwrite=args.overwrite, device=args.device)
     best = f", best validation Dice {result.best_dice:.4f} at step {result.best_step}" if result.best_dice is not None else ""

@@ -249,9 +249,9 @@ class SliceDataset(Dataset):
         # Gray stays one channel through augmentation and resizing; the per-channel
         # normalisation is applied after the resize (it commutes with bilinear resizing).
         image = scale_intensity(
-            take_slice(prepared.image, ref), cfg.normalization, value_range=prepared.value_range
+            take_slice(prepared.image, ref.axis, ref.index), cfg.normalization, value_range=prepared.value_range
         )
-        mask = np.ascontiguousarray(take_slice(prepared.classes, ref))
+        mask = np.ascontiguousarray(take_slice(prepared.classes, ref.axis, ref.index))
         if self.train and cfg.augment is not None:
             params = sample_params(cfg.augment, rng)
             image, augmented = apply_augment(params, image, mask)

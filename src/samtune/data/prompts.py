@@ -129,21 +129,30 @@ def _uncrop(region: np.ndarray, window: tuple[slice, slice], shape: tuple[int, .
     return full
 
 
-def box_of(region: np.ndarray, jitter: float, rng: np.random.Generator) -> np.ndarray:
-    """(x0, y0, x1, y1) of a bool region [H,W], each side pushed out by U(0, jitter) x size,
-    clipped to the image."""
-    rows = np.flatnonzero(region.any(axis=1))
-    cols = np.flatnonzero(region.any(axis=0))
-    x0, x1, y0, y1 = float(cols[0]), float(cols[-1]), float(rows[0]), float(rows[-1])
+def mask_box(
+    mask: np.ndarray, margin: float = 0.0, jitter: float = 0.0, rng: np.random.Generator | None = None
+) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) around the non-zero pixels of a non-empty [H, W] mask, in pixels.
+
+    The box runs from the min to the max column/row index of the mask (inclusive: a
+    one-pixel mask gives x0 == x1, MedSAM's and the study's convention). Each side is
+    then pushed out by ``margin`` pixels plus, with ``jitter`` > 0, U(0, jitter) x the
+    box's width (x sides) or height (y sides) drawn from ``rng`` (training's box
+    augmentation), and clipped to the image, 0..W-1 and 0..H-1. The one box-from-mask
+    helper of the package: training prompts, propagation, refinement and the demo.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("an empty mask has no box")
+    x0, x1, y0, y1 = float(cols[0]) - margin, float(cols[-1]) + margin, float(rows[0]) - margin, float(rows[-1]) + margin
     if jitter > 0:
-        width, height = x1 - x0 + 1, y1 - y0 + 1
+        assert rng is not None, "jitter needs a random generator"
+        width, height = float(cols[-1] - cols[0]) + 1, float(rows[-1] - rows[0]) + 1
         push = rng.uniform(0.0, jitter, size=4) * np.array([width, height, width, height])
         x0, y0, x1, y1 = x0 - push[0], y0 - push[1], x1 + push[2], y1 + push[3]
-    height_px, width_px = region.shape
-    return np.array(
-        [max(0.0, x0), max(0.0, y0), min(width_px - 1.0, x1), min(height_px - 1.0, y1)],
-        dtype=np.float32,
-    )
+    height_px, width_px = mask.shape
+    return (max(0.0, float(x0)), max(0.0, float(y0)), min(width_px - 1.0, float(x1)), min(height_px - 1.0, float(y1)))
 
 
 def inner_pixels(region: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +194,7 @@ def prompts_from_mask(class_map: np.ndarray, config: PromptConfig, rng: np.rando
         class_ids.append(class_id)
         targets.append(region)
         if want_boxes:
-            boxes.append(box_of(region, config.box_jitter, rng))
+            boxes.append(mask_box(region, jitter=config.box_jitter, rng=rng))
         if want_points:
             pos = _sample(*inner_pixels(region, config.inner_fraction), config.num_points, rng)
             neg = np.zeros((0, 2), dtype=np.float32)

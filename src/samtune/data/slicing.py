@@ -83,11 +83,15 @@ def slice_refs(
     ]
 
 
-def take_slice(array: np.ndarray, ref: SliceRef) -> np.ndarray:
-    """The 2D slice (with any trailing channel axis) of ``array`` that ``ref`` names."""
-    if ref.axis is None:
+def take_slice(array: np.ndarray, axis: int | None, index: int) -> np.ndarray:
+    """Slice ``index`` across ``axis`` of ``array`` as [rows, cols(, C)] (any trailing
+    channel axis kept); ``axis`` None: ``array`` is one 2D image and is returned as is.
+
+    The one slice helper of the package (training samples, prediction, the viewer).
+    """
+    if axis is None:
         return array
-    return np.take(array, ref.index, axis=ref.axis)
+    return np.take(array, index, axis=axis)
 
 
 def foreground_per_slice(mask: np.ndarray, axis: int | None) -> np.ndarray:

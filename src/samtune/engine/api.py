@@ -18,7 +18,7 @@ from samtune.engine.config import Device, TrainConfig, check_values
 from samtune.engine.data import EvalSamples, TrainSamples, build_training_data
 from samtune.engine.distributed import barrier, cleanup, init_distributed, resolve_device
 from samtune.engine.loader import resolve_workers
-from samtune.engine.objective import SegmentationObjective
+from samtune.engine.objective import make_objective
 from samtune.engine.run_dir import tensorboard_available
 from samtune.engine.trainer import LoopSettings, Trainer, TrainResult
 from samtune.engine.unet_setup import check_unet_config, plan_for_training
@@ -180,7 +180,7 @@ def train(
                                "train_slices": len(data.train),
                                "val_slices": len(data.val) if data.val else 0, "model_overrides": overrides})
         barrier(dist)
-        objective = SegmentationObjective(config.task.mode, data.num_classes, config.loss.dice, config.loss.ce)
+        objective = make_objective(config.task.mode, data.num_classes, config.loss.dice, config.loss.ce)
         use_cache = config.run.cache_embeddings == "memory" or (
             config.run.cache_embeddings == "auto" and config.strategy.component == "decoder" and not config.data.augment
         )

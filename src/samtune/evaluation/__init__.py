@@ -5,7 +5,9 @@
 - `report`: ``per_case.csv``, ``summary.json`` and the printed table;
 - `evaluate`: `evaluate_cases` over in-memory cases and `write_report`;
 - `folders`: `evaluate_folders` for ``samtune eval --pred DIR --gt DIR`` (imports the
-  readers, so it is not imported here).
+  readers, so it is not imported here);
+- `folder_report`: `score_folders`, that whole command as one call (match, score, write
+  the reports, and the note and warnings to show).
 """
 
 from samtune.evaluation.accumulator import MetricAccumulator

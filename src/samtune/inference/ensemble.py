@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from samtune.data.geometry import Geometry, LoadedImage
+from samtune.data.slicing import take_slice
 from samtune.errors import UserError
 from samtune.inference.predictor import Predictor
 from samtune.inference.qc import Disagreement
 from samtune.inference.tta import average, flipped_probabilities, tta_flips
-from samtune.inference.volume import as_volume, batches, default_batch_size, pick_channels, slice_axis, take
+from samtune.inference.volume import as_volume, batches, default_batch_size, pick_channels, slice_axis
 
 
 @torch.inference_mode()
@@ -163,7 +164,7 @@ class Ensemble:
         maps_by_slice = np.moveaxis(maps, axis + 1, 1) if maps is not None else None
         batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         for indices in batches(by_slice.shape[0], batch_size):
-            means, variant_labels = self.slice_probabilities([take(loaded, axis, i) for i in indices], ranges)
+            means, variant_labels = self.slice_probabilities([take_slice(loaded.array, axis, i) for i in indices], ranges)
             for index, mean, variants in zip(indices, means, variant_labels):
                 by_slice[index] = mean.argmax(0)
                 qc.update(variants, by_slice[index])

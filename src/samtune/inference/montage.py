@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 
 from samtune.data.geometry import Geometry
 from samtune.data.orientation import radiological_slice
+from samtune.data.slicing import take_slice
 from samtune.inference.overlay import overlay
 
 MARK_COLOUR = (255, 255, 0)  # the prompt slice's frame and caption
@@ -40,8 +41,8 @@ def montage(volume: np.ndarray, labels: np.ndarray, axis: int = 0, tiles: int = 
         indices = sorted(indices[:nearest] + [mark] + indices[nearest + 1:])
     panels, note = [], ""
     for index in indices:
-        image, note = radiological_slice(np.take(volume, index, axis=axis), geometry, axis)
-        tile_labels, _ = radiological_slice(np.take(labels, index, axis=axis), geometry, axis)
+        image, note = radiological_slice(take_slice(volume, axis, index), geometry, axis)
+        tile_labels, _ = radiological_slice(take_slice(labels, axis, index), geometry, axis)
         panel = Image.fromarray(overlay(image, tile_labels))
         draw = ImageDraw.Draw(panel)
         if index == mark:

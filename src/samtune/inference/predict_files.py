@@ -40,7 +40,7 @@ from samtune.inference.prompt_file import InputPrompt
 from samtune.inference.prompted import check_prompts
 from samtune.inference.propagation import PropagationConfig
 from samtune.inference.volume import pick_channels, slice_axis
-from samtune.outputs import check_outputs_in
+from samtune.outputs import check_output_file, check_outputs_in
 
 
 @dataclass
@@ -59,9 +59,14 @@ class PredictOptions:
         propagation: how prompted volumes are propagated (None: the defaults).
         refine_with: automatic runs: a prompted predictor that re-segments each class by
             propagation from the slice where the automatic prediction is largest (`refine`).
+        label_file: instead of ``out_dir``, for one input: its label file (``.png`` for a
+            2D image, a volume format such as ``.nii.gz`` for a volume).
+        picture_file: with ``label_file``: the overlay / montage PNG (None: no picture).
     """
 
     out_dir: Path
+    label_file: Path | None = None
+    picture_file: Path | None = None
     prompt: InputPrompt | None = None
     prompts: dict[str, InputPrompt] = field(default_factory=dict)
     axis: int | None = None
@@ -102,6 +107,8 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
     """Check every input (exists, known format, unique name) and output (free, or overwrite)."""
     if not inputs:
         raise UserError("give at least one input image, volume or DICOM folder")
+    if options.label_file is not None:
+        return [_plan_label_file(inputs, options)]
     plans: list[PlannedOutput] = []
     seen: dict[str, Path] = {}  # output name -> input
     for raw in inputs:
@@ -120,6 +127,33 @@ def plan_outputs(inputs: Sequence[str | Path], options: PredictOptions) -> list[
     names = [target.name for plan in plans for target in (plan.labels, plan.picture) if target is not None]
     check_outputs_in(options.out_dir, names, options.overwrite)
     return plans
+
+
+def _plan_label_file(inputs: Sequence[str | Path], options: PredictOptions) -> PlannedOutput:
+    """The one input's plan when its label file is named (``options.label_file``)."""
+    label = Path(options.label_file)  # type: ignore[arg-type]
+    if len(inputs) != 1:
+        raise UserError(f"--out-file {label} names one label file but {len(inputs)} inputs were given; "
+                        "use --out DIR for several")
+    path = Path(inputs[0])
+    if not path.exists():
+        raise DataError(f"input not found: {path}")
+    keeps = True if path.is_dir() else format_for(path).keeps_geometry  # unknown type: clear error
+    try:
+        fits = format_for(label).keeps_geometry if keeps else extension_of(label.name) == ".png"
+    except UserError:
+        fits = False
+    if not fits:
+        kind, wanted = ("a volume or an image with geometry", ".nii.gz") if keeps else ("a 2D image", ".png")
+        raise UserError(f"--out-file {label}: {path.name} is {kind}, so its labels are written as {wanted}; "
+                        f"give a file name ending in {wanted}")
+    check_output_file(label, options.overwrite, flag="--out-file")
+    picture = options.picture_file
+    if picture is not None:
+        check_output_file(picture, options.overwrite, flag="--overlay-file")
+        if Path(picture).absolute() == label.absolute():
+            raise UserError(f"--out-file and --overlay-file are both {label}; give the overlay another name")
+    return PlannedOutput(path, input_name(path), label, Path(picture) if picture is not None else None, keeps)
 
 
 def prompt_for(plan: PlannedOutput, options: PredictOptions) -> InputPrompt | None:
@@ -154,21 +188,23 @@ def _check_mode(predictor: Predictor, plans: Sequence[PlannedOutput], options: P
             )
 
 
-def check_inputs(predictor: Predictor, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
+def check_inputs(predictor: Predictor | None, plans: Sequence[PlannedOutput], options: PredictOptions) -> None:
     """Read every input and check its prompt against its shape, before any output is written.
+
+    ``predictor`` None: a zero-shot model, before it loads (axis 0 unless given, all channels).
 
     A corrupt, unreadable or mis-prompted input among many then fails the command with
     nothing written, instead of after the outputs of the inputs before it. Each input is
     read twice (here and when predicted); reading is a small part of predicting it.
     """
-    axis = predictor.axis if options.axis is None else options.axis
+    axis = (predictor.axis if predictor is not None else 0) if options.axis is None else options.axis
     for plan in plans:
         image = read_image(plan.source)
         prompt = prompt_for(plan, options)
         if image.spatial_ndim == 2:
             if prompt is not None and prompt.slice is not None:
                 raise UserError(f"{plan.source} is a 2D image; a slice index applies to volumes only")
-            pick_channels(image, predictor.channels)
+            pick_channels(image, predictor.channels if predictor is not None else None)
             if prompt is not None:
                 check_prompts(image.spatial_shape, prompt.box, list(prompt.points or []))
             continue

@@ -30,11 +30,13 @@ import torch
 from scipy import ndimage
 
 from samtune.data.geometry import LoadedImage
+from samtune.data.prompts import mask_box
+from samtune.data.slicing import take_slice
 from samtune.errors import UserError
 from samtune.inference.prompted import check_prompts
 from samtune.inference.stopping import (Reference, SliceSignals, StopRule, masked_embedding, reference_of,
                                         signals_of)
-from samtune.inference.volume import as_volume, default_batch_size, pick_channels, slice_axis, take
+from samtune.inference.volume import as_volume, default_batch_size, pick_channels, slice_axis
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
@@ -118,20 +120,6 @@ class PropagationResult:
     signals: dict[int, dict[int, SliceSignals]] = field(default_factory=dict)
 
 
-def next_box(mask: np.ndarray, margin: float) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) around every pixel of a non-empty [H, W] mask, ``margin`` pixels out,
-    clipped to the slice (min/max pixel indices, as the study's boxes)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    height, width = mask.shape
-    return (
-        float(max(cols[0] - margin, 0)),
-        float(max(rows[0] - margin, 0)),
-        float(min(cols[-1] + margin, width - 1)),
-        float(min(rows[-1] + margin, height - 1)),
-    )
-
-
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected region of a 0/1 [H, W] mask (the mask itself when empty)."""
     regions, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
@@ -202,7 +190,7 @@ def _checked(prompts: list[SlicePrompt], loaded: LoadedImage, axis: int) -> list
         if (prompt.label, prompt.slice) in seen:
             raise UserError(f"two prompts for class {prompt.label} on slice {prompt.slice}; give one per slice")
         seen.add((prompt.label, prompt.slice))
-        shape = take(loaded, axis, prompt.slice).shape[:2]
+        shape = take_slice(loaded.array, axis, prompt.slice).shape[:2]
         check_prompts(shape, prompt.box, list(prompt.points) if prompt.points else None)
     return sorted(prompts, key=lambda p: (p.label, p.slice))
 
@@ -253,7 +241,7 @@ class _Run:
         if index not in self.cache:
             end = (self.count - 1 if direction > 0 else 0) if limit is None else limit
             ahead = [i for i in range(index, end + direction, direction)[: self.batch_size] if i not in self.cache]
-            embeddings, frames = self.predictor.encode_images([take(self.loaded, self.axis, i) for i in ahead],
+            embeddings, frames = self.predictor.encode_images([take_slice(self.loaded.array, self.axis, i) for i in ahead],
                                                               self.value_range)
             for position, i in enumerate(ahead):
                 self.cache[i] = (embeddings[position : position + 1], frames[position])
@@ -264,7 +252,7 @@ class _Run:
 
     def _image01(self, index: int) -> np.ndarray:
         """Slice [H, W] scaled to [0, 1] by the volume's range (channels averaged)."""
-        image = np.asarray(take(self.loaded, self.axis, index), dtype=np.float32)
+        image = np.asarray(take_slice(self.loaded.array, self.axis, index), dtype=np.float32)
         if image.ndim == 3:
             image = image.mean(axis=-1)
         low, high = self.value_range
@@ -311,7 +299,7 @@ class _Run:
         for step in range(1, steps + 1):
             index = prompt.slice + direction * step
             self._embed(index, direction, limit)  # look-ahead batch
-            box = next_box(state.mask, self.config.margin)
+            box = mask_box(state.mask, self.config.margin)
             mask_input = state.low_res if self.config.mask_prompt else None
             logits, low_res, iou, mask, embedding, frame = self._predict(index, box, mask_input=mask_input)
             signals = signals_of(torch.from_numpy(logits), iou, mask, state.mask, self._image01(index),

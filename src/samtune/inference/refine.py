@@ -21,8 +21,8 @@ import numpy as np
 
 from samtune.data.geometry import LoadedImage
 from samtune.errors import UserError
-from samtune.inference.propagation import (PropagationConfig, PropagationResult, SlicePrompt, largest_component,
-                                           next_box)
+from samtune.data.prompts import mask_box
+from samtune.inference.propagation import PropagationConfig, PropagationResult, SlicePrompt, largest_component
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
@@ -48,7 +48,7 @@ def refine_starts(automatic: np.ndarray, axis: int = 0, classes: Sequence[int] |
         areas = (by_slice == label).sum(axis=(1, 2))
         index = int(np.argmax(areas))
         region = largest_component(by_slice[index] == label)
-        x0, y0, x1, y1 = next_box(region, 0)
+        x0, y0, x1, y1 = mask_box(region)
         # A one-pixel-wide region still needs a box of positive width (x0 < x1).
         starts.append(RefineStart(label, index, (x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)), int(areas[index])))
     return starts

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from samtune.data.geometry import Geometry, LoadedImage
-from samtune.data.slicing import check_axis
+from samtune.data.slicing import check_axis, take_slice
 from samtune.errors import DataError, UserError
 
 if TYPE_CHECKING:
@@ -62,11 +62,6 @@ def slice_axis(volume: LoadedImage, axis: int) -> int:
     return checked
 
 
-def take(volume: LoadedImage, axis: int, index: int) -> np.ndarray:
-    """Slice ``index`` across ``axis`` as [rows, cols(, C)] (a view where numpy allows)."""
-    return np.take(volume.array, index, axis=axis)
-
-
 def default_batch_size(device: torch.device | str) -> int:
     """Slices per encoder forward when none is given: 1 on the CPU, 8 on a GPU.
 
@@ -104,7 +99,7 @@ def unique_slices(volume: LoadedImage, axis: int) -> tuple[list[int], list[tuple
     first_of: dict[bytes, int] = {}
     firsts, copies = [], []
     for index in range(volume.array.shape[axis]):
-        key = slice_key(take(volume, axis, index))
+        key = slice_key(take_slice(volume.array, axis, index))
         if key in first_of:
             copies.append((index, first_of[key]))
         else:
@@ -146,7 +141,7 @@ def predict_volume(
     firsts, copies = unique_slices(loaded, axis)
     for positions in batches(len(firsts), batch_size):
         indices = [firsts[p] for p in positions]
-        images = [take(loaded, axis, i) for i in indices]
+        images = [take_slice(loaded.array, axis, i) for i in indices]
         for index, slice_labels in zip(indices, predictor.predict_images(images, value_range=value_range)):
             by_slice[index] = slice_labels
     for index, source in copies:  # exact repeats of an earlier slice: same input, same labels

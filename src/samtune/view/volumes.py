@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samtune.data.geometry import LoadedImage
+from samtune.data.slicing import take_slice
 from samtune.data.readers import read_image
 from samtune.errors import DataError
 from samtune.view.catalog import Catalog, ViewCase
@@ -66,7 +67,7 @@ class OpenCase:
             raise LookupError(f"case {self.case.name} has no {layer} layer")
         if axis not in (0, 1, 2) or not 0 <= index < array.shape[axis]:
             raise IndexError(f"slice {index} on axis {axis} is outside {list(array.shape)}")
-        return np.ascontiguousarray(np.take(array, index, axis=axis))
+        return np.ascontiguousarray(take_slice(array, axis, index))
 
     def set_work_slice(self, axis: int, index: int, values: np.ndarray) -> None:
         """Replace one slice of the working mask (values must be ranks 0..K)."""
@@ -79,7 +80,7 @@ class OpenCase:
     def prompt_image(self, axis: int, index: int) -> np.ndarray:
         """The slice as the model sees it: stored values, channels kept ([H, W] or [H, W, C])."""
         array = self.image.array if not self.is_2d else self.image.array[None]
-        return np.ascontiguousarray(np.take(array, index, axis=axis))
+        return np.ascontiguousarray(take_slice(array, axis, index))
 
     def prompt_volume(self) -> LoadedImage:
         """The image as a 3D `LoadedImage` (a 2D image becomes one slice)."""
