@@ -120,7 +120,7 @@ def test_cpu_prostate_baselines_recipe_and_its_dry_run_estimate(monkeypatch):
 
     monkeypatch.chdir(REPO)
     planned = plan_study(load_study("cpu_prostate_baselines"), REPO / "does-not-exist")
-    rows = ["lite_medsam/decoder/lora", "lite_medsam/encoder+decoder/adapter", "U-Net (scratch)",
+    rows = ["lite_medsam/decoder/full", "lite_medsam/encoder+decoder/full", "U-Net (scratch)",
             "nnU-Net 2d (nnUNetTrainer_1epoch, fold all)"]
     assert [p.cell.strategy for p in planned[:4]] == rows
     assert sorted(p.cell.strategy for p in planned) == sorted(rows * 6)  # 2 directions x 3 seeds
