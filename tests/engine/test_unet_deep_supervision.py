@@ -9,7 +9,7 @@ from tests.helpers.generated_data import write_disc_dataset
 
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
-from samtune.engine.objective import SegmentationObjective
+from samtune.engine.objective import make_objective
 from samtune.inference.predictor import Predictor
 from samtune.models.unet import build_unet, deep_supervision_heads, deep_supervision_weights
 
@@ -32,7 +32,7 @@ def test_auxiliary_outputs_in_training_only_and_the_weighted_loss():
     with torch.no_grad():
         assert model.encode(images).shape == (2, 2, 64, 64)
 
-    objective = SegmentationObjective("automatic", 1)
+    objective = make_objective("automatic", 1)
     batch = {"image": images, "mask": (torch.rand(2, 64, 64) > 0.5).long()}
     model.train()
     logits = objective.logits(model, batch)
