@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,7 @@ def study_dict(sources: dict[str, Path], **changes) -> dict:
     """1 backbone x 2 components x 2 methods x the 'discs' dataset, updated by `changes`."""
     data = {
         "title": "tiny study",
-        "train": TINY_TRAIN,
+        "train": copy.deepcopy(TINY_TRAIN),  # tests edit their copy; the next test gets 3 steps again
         "backbones": {"tiny_vit_test": {}},
         "components": ["decoder", "encoder+decoder"],
         "methods": ["full", "lora"],
