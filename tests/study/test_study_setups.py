@@ -14,7 +14,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 from samtune.assets import mni_template
 from samtune.models.checkpoint import read_state_dict
 from samtune.runs import RunDir
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.runner import run_study
 
 QUICK = {"optim": {"steps": 2, "batch_size": 1, "lr": 0.003, "warmup_steps": 0}, "eval": {"every": 2},
