@@ -35,7 +35,7 @@ def setups_study(disc_sources, tmp_path_factory):
     }
     data = study_dict(disc_sources, backbones={"tiny_vit_test": {"image_size": 64}}, components=["decoder"],
                       methods=["full"], inits=inits)
-    data["train"]["optim"]["steps"] = 1
+    data["train"] = {**data["train"], "optim": {**data["train"]["optim"], "steps": 1}}  # not the shared TINY_TRAIN
     path = write_study(root / "setups.yaml", data)
     out = root / "out"
     lines: list[str] = []
