@@ -90,7 +90,7 @@ def study_dict(datasets: dict, steps: int, lr: float, threads: int) -> dict:
 
 def train(out: Path, datasets: dict, steps: int, lr: float) -> tuple[dict[str, Path], float]:
     """Run the study (one cell per dataset, in this process); dataset name -> run dir."""
-    from samtune.study.config import load_study
+    from samtune.study.preflight import load_study
     from samtune.study.runner import run_study
 
     out.mkdir(parents=True, exist_ok=True)

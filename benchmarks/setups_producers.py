@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.inits import producer_job, producer_status, producers, run_producer_job
 
 

@@ -12,7 +12,8 @@ from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
 from samtune.methods.merging import export_merged
 from samtune.runs import RunDir
-from samtune.runs.base_weights import MERGED_FILE, resolve_base
+from samtune.runs.base_weights import MERGED_FILE
+from samtune.runs.reading import resolve_base
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data" / "MedScribble-4tasks"
 FEMUR, BLADDER = str(DATA / "xray-femur"), str(DATA / "ct-bladder")  # 5 + 5 labelled 2D slices

@@ -101,7 +101,7 @@ def test_set_and_yaml_agree(tmp_path):
 
 
 def test_study_yaml_lr_in_scientific_notation(tmp_path):
-    from samtune.study.config import load_study
+    from samtune.study.preflight import load_study
 
     train = write_disc_dataset(tmp_path / "train", count=2, seed=0)
     val = write_disc_dataset(tmp_path / "val", count=1, seed=1)

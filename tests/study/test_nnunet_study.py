@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from PIL import Image
 from tests.helpers.tiny_study import study_dict, write_study
 
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.grid import expand_cells
 from samtune.study.state import cell_status, run_dir
 

@@ -6,7 +6,8 @@ import pytest
 from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.errors import ConfigError
-from samtune.study.config import load_study, resolve_study
+from samtune.study.config import resolve_study
+from samtune.study.preflight import load_study
 
 
 def load(tmp_path, data, overrides=()):

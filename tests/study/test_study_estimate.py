@@ -9,7 +9,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.cli.main import main
 from samtune.configs import save_config
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.cost import CELL_OVERHEAD_S, estimate_cell
 from samtune.study.grid import expand_cells
 from samtune.study.runner import plan_study

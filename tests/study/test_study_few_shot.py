@@ -10,7 +10,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.data.sources import load_source
 from samtune.data.split import split_cases
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.runner import run_study
 
 

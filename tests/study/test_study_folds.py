@@ -12,7 +12,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 from samtune.cli.main import main
 from samtune.data.sources import load_source
 from samtune.inference.ensemble import Ensemble
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.runner import run_study
 
 

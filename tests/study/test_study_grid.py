@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tests.helpers.tiny_study import study_dict, write_study
 
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.cost import cell_kind, count_slices, encoder_forward_seconds, estimate_cell
 from samtune.study.grid import expand_cells
 

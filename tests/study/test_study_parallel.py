@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 from tests.helpers.tiny_study import study_dict, write_study
 
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.executors import Slot, local_slots, run_on_slots
 from samtune.study.locks import CellLock, holder, lock_path, read_owner
 from samtune.study.runner import run_study

@@ -13,7 +13,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 from samtune.configs import save_config
 from samtune.evaluation.accumulator import MetricAccumulator
 from samtune.evaluation.evaluate import write_report
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.cost import calibration, cell_kind, estimate_cell, measured_rates, table_train_seconds
 from samtune.study.grid import expand_cells
 from samtune.study.results import aggregate, cell_row

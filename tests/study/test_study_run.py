@@ -16,7 +16,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 from samtune.cli.main import main
 from samtune.errors import UserError
 from samtune.inference.run_eval import evaluate_run
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.runner import run_study
 
 CELLS = [

@@ -14,7 +14,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 from samtune.assets import mni_template
 from samtune.models.checkpoint import read_state_dict
 from samtune.runs import RunDir
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.runner import run_study
 
 QUICK = {"optim": {"steps": 2, "batch_size": 1, "lr": 0.003, "warmup_steps": 0}, "eval": {"every": 2},
@@ -35,7 +35,7 @@ def setups_study(disc_sources, tmp_path_factory):
     }
     data = study_dict(disc_sources, backbones={"tiny_vit_test": {"image_size": 64}}, components=["decoder"],
                       methods=["full"], inits=inits)
-    data["train"]["optim"]["steps"] = 1
+    data["train"] = {**data["train"], "optim": {**data["train"]["optim"], "steps": 1}}  # not the shared TINY_TRAIN
     path = write_study(root / "setups.yaml", data)
     out = root / "out"
     lines: list[str] = []

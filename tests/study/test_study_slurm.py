@@ -20,7 +20,7 @@ from tests.helpers.tiny_study import study_dict, write_study
 pytest.importorskip("submitit")
 
 from samtune.cli.main import main  # noqa: E402
-from samtune.study.config import load_study  # noqa: E402
+from samtune.study.preflight import load_study  # noqa: E402
 from samtune.study.grid import expand_cells  # noqa: E402
 from samtune.study.locks import lock_path, read_owner  # noqa: E402
 from samtune.study.runner import run_study  # noqa: E402

@@ -9,7 +9,7 @@ import re
 from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.configs import save_config
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.grid import expand_cells
 from samtune.study.locks import CellLock
 from samtune.study.state import record_failure

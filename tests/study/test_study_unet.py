@@ -7,7 +7,7 @@ import pytest
 from tests.helpers.tiny_study import study_dict, write_study
 
 from samtune.errors import ConfigError
-from samtune.study.config import load_study
+from samtune.study.preflight import load_study
 from samtune.study.grid import expand_cells
 from samtune.study.runner import run_study
 

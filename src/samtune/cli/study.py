@@ -52,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from samtune.errors import UserError
-    from samtune.study.config import load_study, resolve_study
+    from samtune.study.config import resolve_study
+    from samtune.study.preflight import load_study
     from samtune.study.cost import format_seconds
     from samtune.study.runner import format_plan, plan_study, run_study
     from samtune.study.state import check_not_stale

@@ -29,7 +29,7 @@ from samtune.methods.strategy import Strategy, apply_strategy, parameter_count
 from samtune.models.registry import create_model, get_spec
 from samtune.outputs import check_output_folder
 from samtune.runs import RunDir, RunLayout
-from samtune.runs.base_weights import resolve_base
+from samtune.runs.reading import resolve_base
 
 PRETRAINED_MASK_OUTPUTS = 3  # SAM's decoder: 3 multimask tokens (+1 single-mask token)
 

@@ -11,7 +11,7 @@ seeded generator), as the decoder takes one prompt per image. `TrainSamples` and
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,10 +24,8 @@ from samtune.data.intensity import Normalization, parse_window
 from samtune.data.prompts import PromptConfig
 from samtune.data.sources import load_source
 from samtune.engine.config import DataConfig, TaskConfig
+from samtune.engine.multi_data import ConcatSlices, MixedSlices, multi_source_sets
 from samtune.errors import ConfigError
-
-if TYPE_CHECKING:
-    from samtune.engine.multi_data import ConcatSlices, MixedSlices
 
 VAL_INDEX_OFFSET = 1 << 40  # validation samples' keys in the embedding cache
 
@@ -59,9 +57,9 @@ def build_training_data(
     if not data.train:
         raise ConfigError("data.train is empty: set it to a list file, an nnU-Net folder or an images/+masks/ folder")
     if isinstance(data.train, list) or isinstance(data.val, list):  # several datasets (setup 2)
-        from samtune.engine.multi_data import build_multi_source_data
-
-        return build_multi_source_data(data, task, image_size, normalization, seed)
+        prompts, config = slice_config(data, task, image_size, normalization, seed)
+        mixed, concat, labels = multi_source_sets(data, task, config, seed)
+        return TrainingData(mixed, concat, labels, labels.num_classes, prompts)
     source = load_source(data.train, root=data.root)
     labels = parse_label_spec(data.labels) if data.labels else (source.labels or LabelMap.binary())
     labels = labels.with_others(data.other_labels)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from samtune.data.dataset import SliceDataset
-from samtune.data.intensity import Normalization
+from samtune.data.dataset import SliceDataset, SliceDatasetConfig
 from samtune.data.labels import LabelMap, parse_label_spec
 from samtune.data.multi_source import SourceMix
 from samtune.data.sources import load_source
@@ -113,11 +112,10 @@ def _datasets(sources: list[DataSource], data: DataConfig, config, train: bool, 
     return datasets, label_maps
 
 
-def build_multi_source_data(data: DataConfig, task: TaskConfig, image_size: int, normalization: Normalization, seed: int):
-    """`TrainingData` whose train set is a `MixedSlices` (and val a `ConcatSlices`)."""
-    from samtune.engine.data import TrainingData, slice_config
-
-    prompts, config = slice_config(data, task, image_size, normalization, seed)
+def multi_source_sets(data: DataConfig, task: TaskConfig, config: SliceDatasetConfig, seed: int
+                      ) -> tuple[MixedSlices, ConcatSlices | None, LabelMap]:
+    """(train, val, label map) of a run on several sources, for `engine.data.build_training_data`:
+    the train set a `MixedSlices`, val a `ConcatSlices`; `config` is the run's `slice_config`."""
     train_sources, val_sources = _as_sources(data.train), _as_sources(data.val)
     train_sets, train_labels = _datasets(train_sources, data, config, True, "data.train")
     val_sets, val_labels = _datasets(val_sources, data, config, False, "data.val")
@@ -136,4 +134,4 @@ def build_multi_source_data(data: DataConfig, task: TaskConfig, image_size: int,
     mix = SourceMix(tuple(s.path for s in train_sources), tuple(len(d) for d in train_sets),
                     tuple(float(s.weight) for s in train_sources))
     val = ConcatSlices(val_sets) if val_sets else None
-    return TrainingData(MixedSlices(train_sets, mix, seed), val, labels, labels.num_classes, prompts)
+    return MixedSlices(train_sets, mix, seed), val, labels

@@ -42,7 +42,7 @@ from samtune.models.registry import create_model, get_spec
 from samtune.models.sam import Sam
 from samtune.models.run_weights import PRETRAIN_EXPORT, PRETRAIN_RECORD
 from samtune.runs import RunLayout, write_json
-from samtune.runs.base_weights import resolve_base
+from samtune.runs.reading import resolve_base
 from samtune.outputs import check_output_folder
 
 _MASK_STREAM = 13  # per-position random stream of the masks (apart from the source draws)

@@ -12,15 +12,22 @@ same bytes and a run tuned from it still verifies its base (`RunDir.verify_base`
 Refused, each with one line and nothing written: a run that has not finished, an
 automatic run (its decoder predicts fixed classes, not prompted masks), a run of another
 model, and adapter runs (adapters add modules the official layout has no keys for).
+
+`samtune.runs.reading` opens the run (`setup2_run`) and resolves ``model.checkpoint``
+(`resolve_base`); this module checks and merges an opened run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samtune.errors import CheckpointError, UserError
-from samtune.models.run_weights import is_pretrain_run, resolve_checkpoint
-from samtune.runs.reading import RunDir
+from samtune.models.run_weights import is_pretrain_run
+from samtune.runs.layout import RunLayout
+
+if TYPE_CHECKING:  # runs are opened by `samtune.runs.reading` (setup2_run, resolve_base): annotations only here
+    from samtune.runs.reading import RunDir
 
 MERGED_FILE = "merged.safetensors"  # in the run's weights/
 _SOURCE_KEY = "samtune.tuning_sha256"  # safetensors metadata: which tuned tensors were merged
@@ -29,12 +36,11 @@ _SOURCE_KEY = "samtune.tuning_sha256"  # safetensors metadata: which tuned tenso
 def is_training_run(path: str | Path) -> bool:
     """A `samtune train` run directory (config.yaml, not a pretrain run)."""
     path = Path(path)
-    return path.is_dir() and not is_pretrain_run(path) and RunDir(path).config_path.is_file()
+    return path.is_dir() and not is_pretrain_run(path) and RunLayout(path).config_path.is_file()
 
 
-def setup2_run(path: str | Path, model: str | None = None) -> RunDir:
-    """The training run at `path`, checked usable as base weights (CheckpointError otherwise)."""
-    run = RunDir.open(path)
+def check_setup2_run(run: RunDir, model: str | None = None) -> RunDir:
+    """`run` (opened with `RunDir.open`), checked usable as base weights (CheckpointError otherwise)."""
     where = f"model.checkpoint {run.path}"
     if not run.is_finished():
         raise CheckpointError(f"{where} is a training run that has not finished (no {run.summary_path.name}); "
@@ -56,8 +62,8 @@ def setup2_run(path: str | Path, model: str | None = None) -> RunDir:
     return run
 
 
-def merged_weights(path: str | Path, model: str | None = None) -> Path:
-    """The run's merged weights file, written on first use (see the module notes)."""
+def merged_weights(run: RunDir, model: str | None = None) -> Path:
+    """The merged weights file of `run` (opened), written on first use (see the module notes)."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -66,7 +72,7 @@ def merged_weights(path: str | Path, model: str | None = None) -> Path:
     from samtune.methods.checkpoint import WEIGHTS_FILE
     from samtune.methods.merging import export_merged
 
-    run = setup2_run(path, model)
+    run = check_setup2_run(run, model)
     target = run.weights_dir / MERGED_FILE
     source_sha = sha256_of(run.weights_dir / WEIGHTS_FILE)
     if target.is_file():
@@ -89,11 +95,3 @@ def merged_weights(path: str | Path, model: str | None = None) -> Path:
                               f"samtune export {run.path} --merge --out FILE.pth and give that file") from None
     return target
 
-
-def resolve_base(path: str | Path | None, model: str | None = None) -> Path | None:
-    """A weights file as is; a pretrain run -> its export; a setup-2 run -> its merged weights."""
-    if path is None:
-        return None
-    if is_training_run(path):
-        return merged_weights(path, model)
-    return resolve_checkpoint(path)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from samtune.errors import CheckpointError, UserError
+from samtune.runs.base_weights import check_setup2_run, is_training_run, merged_weights
 from samtune.runs.layout import RunLayout
+from samtune.models.run_weights import resolve_checkpoint
 
 INCOMPLETE = "the run may be incomplete: train it again, or pass another run directory"
 
@@ -265,8 +267,6 @@ class RunDir(RunLayout):
             return None
         path = Path(self.settings.checkpoint)
         if path.is_dir():  # a `samtune pretrain` run (its export) or a setup-2 run (its merged weights)
-            from samtune.runs.base_weights import resolve_base
-
             return resolve_base(path, self.settings.model)
         if not path.is_file():
             raise CheckpointError(
@@ -305,3 +305,18 @@ class RunDir(RunLayout):
         from samtune.runs.model import load_model
 
         return load_model(self, device)
+
+
+def setup2_run(path: str | Path, model: str | None = None) -> RunDir:
+    """The training run at `path`, checked usable as base weights (CheckpointError otherwise)."""
+    return check_setup2_run(RunDir.open(path), model)
+
+
+def resolve_base(path: str | Path | None, model: str | None = None) -> Path | None:
+    """`model.checkpoint` as training loads it (`samtune.runs.base_weights`): a weights file as
+    is; a pretrain run -> its export; a setup-2 run -> its merged weights."""
+    if path is None:
+        return None
+    if is_training_run(path):
+        return merged_weights(setup2_run(path, model), model)
+    return resolve_checkpoint(path)

@@ -203,7 +203,8 @@ def check_inits_entry(config: StudyConfig, name: str, init: InitConfig) -> None:
     if init.setup is not None and init.setup not in SETUP_NAMES:
         raise ConfigError(f"{where}.setup: {init.setup} is not a setup; give 1, 2 or 3")
     if init.checkpoint and Path(init.checkpoint).is_dir():
-        from samtune.runs.base_weights import is_training_run, setup2_run
+        from samtune.runs.base_weights import is_training_run
+        from samtune.runs.reading import setup2_run
 
         if is_training_run(init.checkpoint):
             try:

@@ -21,7 +21,7 @@ def is_study_folder(path: str | Path) -> bool:
 
 def strategy_runs(out_dir: str | Path, strategy: str | None, dataset: str | None = None) -> list[Path]:
     """Run directories of the finished cells of ``strategy`` (and ``dataset``) in a study."""
-    from samtune.study.config import load_study
+    from samtune.study.preflight import load_study
     from samtune.study.grid import expand_cells
     from samtune.study.state import cell_status, run_dir
 

@@ -1,4 +1,5 @@
-"""nnU-Net v2 as a study backbone: what a cell is, where its files go, where it stands.
+"""nnU-Net v2 as a study backbone: what a cell is and where its files go (where it stands:
+`samtune.study.state.nnunet_status`).
 
 A backbone entry ``{engine: nnunetv2, configuration: 2d, trainer: nnUNetTrainer_1epoch,
 fold: all}`` gives one cell per dataset, few-shot size and seed (like the U-Net
@@ -152,32 +153,6 @@ def nnunet_settings(config: Any, label: str, dataset_name: str, shots: int | Non
 
 def settings_of(cell: Any) -> NnunetCell:
     return NnunetCell(**cell.engine)
-
-
-def nnunet_status(directory: Path, cell: Any) -> tuple[str, list[str]]:
-    """(status, differences) of an nnU-Net cell, as `samtune.study.state.cell_status` gives them:
-    new, resume (nnU-Net's --c continues from its last checkpoint), score, done or stale."""
-    from samtune.evaluation.report import SUMMARY_FILE
-    from samtune.runs.layout import RunLayout
-    from samtune.study.state import EVAL_DIR
-
-    if not directory.is_dir() or not any(directory.iterdir()):
-        return "new", []
-    path = directory / SETTINGS_FILE
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "stale", [f"{SETTINGS_FILE} is missing or unreadable"]
-    planned = dict(cell.engine)
-    differences = [f"{key}: {saved.get(key)!r} -> {value!r}" for key, value in planned.items()
-                   if saved.get(key) != value]
-    if differences:
-        return "stale", differences
-    if not RunLayout(directory).summary_path.is_file():
-        return "resume", []
-    if not (directory / EVAL_DIR / SUMMARY_FILE).is_file():
-        return "score", []
-    return "done", []
 
 
 def check_nnunet_folders(out_dir: Path, cells: list[Any]) -> None:

@@ -26,14 +26,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samtune.configs import from_dict
 from samtune.engine.config import TrainConfig
 from samtune.errors import UserError
 from samtune.evaluation.report import SUMMARY_FILE as REPORT_SUMMARY
 from samtune.runs import RunDir, RunLayout, write_json
-from samtune.study.grid import Cell
+from samtune.study.nnunet_study import SETTINGS_FILE
+
+if TYPE_CHECKING:  # the functions here read cell_id, engine and config of a cell: annotations only
+    from samtune.study.grid import Cell
 
 EVAL_DIR = "eval"  # the scoring reports inside a cell's run directory
 PEAK_GPU_FILE = "study_gpu.json"  # peak CUDA memory of the cell, when it used a GPU
@@ -75,8 +78,6 @@ def cell_status(out_dir: Path, cell: Cell) -> tuple[str, list[str]]:
     """(status, differences): one of `STATUSES`; differences only for ``stale``."""
     directory = run_dir(out_dir, cell)
     if cell.engine:  # nnU-Net v2: its own files (samtune.study.nnunet_study)
-        from samtune.study.nnunet_study import nnunet_status
-
         return nnunet_status(directory, cell)
     layout = RunLayout(directory)
     if layout.is_empty():
@@ -132,3 +133,25 @@ def read_failure(out_dir: Path, cell: Cell) -> dict[str, Any] | None:
 
 def clear_failure(out_dir: Path, cell: Cell) -> None:
     failure_path(out_dir, cell).unlink(missing_ok=True)
+
+
+def nnunet_status(directory: Path, cell: Any) -> tuple[str, list[str]]:
+    """(status, differences) of an nnU-Net cell, as `cell_status` gives them:
+    new, resume (nnU-Net's --c continues from its last checkpoint), score, done or stale."""
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return "new", []
+    path = directory / SETTINGS_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "stale", [f"{SETTINGS_FILE} is missing or unreadable"]
+    planned = dict(cell.engine)
+    differences = [f"{key}: {saved.get(key)!r} -> {value!r}" for key, value in planned.items()
+                   if saved.get(key) != value]
+    if differences:
+        return "stale", differences
+    if not RunLayout(directory).summary_path.is_file():
+        return "resume", []
+    if not (directory / EVAL_DIR / REPORT_SUMMARY).is_file():
+        return "score", []
+    return "done", []

@@ -117,7 +117,7 @@ def _row(out_dir: Path, entry: PlannedCell, jobs: dict, now: float) -> tuple[str
 
 def study_status(out_dir: str | Path) -> str:
     """The status table of the study in ``out_dir`` (module docstring)."""
-    from samtune.study.config import load_study
+    from samtune.study.preflight import load_study
     from samtune.study.runner import plan_study
     from samtune.study.slurm import read_jobs
 
