@@ -155,7 +155,11 @@ def calibration(cells: list[Cell], out_dir: Path, slices: dict[str, tuple[int, i
 
 def checkpoint_step(cell: Cell, out_dir: Path) -> int:
     """The step of an interrupted cell's last checkpoint (0 when it has none)."""
-    path = Path(out_dir) / "runs" / cell.cell_id / "state" / "last.pt"
+    return saved_step(Path(out_dir) / "runs" / cell.cell_id / "state" / "last.pt")
+
+
+def saved_step(path: Path) -> int:
+    """The step recorded in a training state file (0 when it is absent or unreadable)."""
     if not path.is_file():
         return 0
     try:

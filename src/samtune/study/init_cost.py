@@ -11,16 +11,9 @@ from samtune.study.inits import Producer, producer_status, producers
 
 def _done_steps(producer: Producer) -> int:
     from samtune.runs.layout import RunLayout
+    from samtune.study.cost import saved_step
 
-    path = RunLayout(producer.run_dir).state_file("last")
-    if not path.is_file():
-        return 0
-    try:
-        import torch
-
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
-    except Exception:  # an unreadable checkpoint is the resume's problem, not the estimate's
-        return 0
+    return saved_step(RunLayout(producer.run_dir).state_file("last"))
 
 
 def estimate_producer(producer: Producer, status: str):
