@@ -249,3 +249,24 @@ def test_fast_path_matches_normalise_then_resize(normalization, channels):
     resized = F.interpolate(normalised, size=(height, width), mode="bilinear", align_corners=False)[0]
     reference = F.pad(resized, (0, 64 - width, 0, 64 - height))
     torch.testing.assert_close(tensor, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("normalization", ["imagenet", "minmax"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pending_image_builds_the_scaled_image_exactly(normalization, channels):
+    """What a DataLoader worker sends (resized, unpadded, 1 or 3 channels) builds, in the
+    training process, the very tensor the worker would have built."""
+    rng = np.random.default_rng(1)
+    scaled = rng.uniform(0, 255, size=(37, 53, channels)).astype(np.float32)
+    transform = ResizePad((37, 53), 64)
+    pending = transform.pending_image(scaled, normalization)
+    assert tuple(pending.resized.shape) == (channels, *transform.resized_size)
+    assert pending.shape == (3, 64, 64)
+    built = pending.build()
+    assert torch.equal(built, transform.scaled_image(scaled, normalization))
+    assert torch.equal(built[:, transform.resized_size[0]:], torch.zeros(3, 64 - 45, 64))  # padding stays 0
+
+
+def test_pending_image_rejects_an_unknown_normalization():
+    with pytest.raises(DataError, match="unknown normalization 'zscore'"):
+        ResizePad((8, 8), 16).pending_image(np.zeros((8, 8, 1), np.float32), "zscore")

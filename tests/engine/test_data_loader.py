@@ -21,7 +21,7 @@ from tests.helpers.generated_data import write_disc_dataset
 from samtune.engine.api import train
 from samtune.engine.config import TrainConfig
 from samtune.engine.data import TrainSamples, build_training_data
-from samtune.engine.loader import PickedItems, StepBatches, make_loader, widen
+from samtune.engine.loader import PickedItems, StepBatches, make_loader, receive
 from samtune.models.registry import get_spec
 
 # Picks are (dataset index, stream position); image/boxes/points are float64 sums of the
@@ -105,7 +105,7 @@ def _batches(config: TrainConfig, count: int, workers: int) -> list[dict]:
     loader = make_loader(PickedItems(TrainSamples(data.train, data.prompts, config.run.seed)), workers,
                          torch.device("cpu"), config.run.seed, batch_sampler=order)
     rows = []
-    for batch, picks in zip(map(widen, loader), order):
+    for batch, picks in zip((receive(b, torch.device("cpu")) for b in loader), order):
         assert batch["mask"].dtype == torch.int64
         row = {"picks": [list(p) for p in picks], "image": float(batch["image"].double().sum()),
                "mask": int(batch["mask"].sum())}
@@ -151,3 +151,25 @@ def test_two_workers_give_the_same_batches_and_losses(tmp_path, one_thread):
     config.data.workers = 2
     assert _batches(config, 6, workers=2) == alone_batches
     assert _trained(config, tmp_path / "workers") == alone  # exactly: same losses, same Dice
+
+
+def test_workers_send_images_unpadded_and_one_channel(tmp_path, one_thread):
+    """A worker's batch carries each gray image as its resized pixels, one channel (what
+    crosses shared memory); `receive` builds the [B,3,S,S] input the model reads."""
+    config = _config("automatic", tmp_path)
+    spec = get_spec(config.model.name)
+    data = build_training_data(config.data, config.task, spec.image_size, spec.normalization, config.run.seed)
+    order = StepBatches(len(data.train), config.run.seed, 2, config.optim.batch_size)
+    loader = make_loader(PickedItems(TrainSamples(data.train, data.prompts, config.run.seed)), 1,
+                         torch.device("cpu"), config.run.seed, batch_sampler=order)
+    sent = next(iter(loader))
+    assert [type(image).__name__ for image in sent["image"]] == ["PendingImage"] * config.optim.batch_size
+    assert all(image.resized.shape[0] == 1 for image in sent["image"])
+    assert sent["mask"].dtype == torch.uint8
+    got = receive(sent, torch.device("cpu"))
+    size = spec.image_size
+    assert got["image"].shape == (config.optim.batch_size, 3, size, size) and got["mask"].dtype == torch.int64
+    picks = next(iter(order))
+    item = PickedItems(TrainSamples(data.train, data.prompts, config.run.seed))
+    for row, pick in enumerate(picks):
+        assert torch.equal(got["image"][row], item[pick]["image"])  # built in this process: the same tensor

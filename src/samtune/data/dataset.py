@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from samtune.data.augment import AugmentConfig, apply_augment, sample_params
 from samtune.data.case_io import CaseData, read_case, select_channels
@@ -258,8 +258,11 @@ class SliceDataset(Dataset):
             assert augmented is not None  # a mask in, a mask out
             mask = augmented
         transform = ResizePad(tuple(mask.shape), cfg.image_size)
+        # In a DataLoader worker the image leaves unpadded and unnormalised (`PendingImage`,
+        # a quarter of the bytes for gray); the loop builds it (`engine.loader.receive`).
+        in_worker = get_worker_info() is not None
         sample: dict[str, Any] = {
-            "image": transform.scaled_image(image, cfg.normalization),
+            "image": (transform.pending_image if in_worker else transform.scaled_image)(image, cfg.normalization),
             "mask": transform.mask(mask),
             "ref": ref,
             "transform": transform,

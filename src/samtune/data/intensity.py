@@ -40,7 +40,7 @@ CT_WINDOWS: dict[str, tuple[float, float]] = {
 MR_PERCENTILES = (0.5, 99.5)
 
 
-def _check_normalization(normalization: str) -> None:
+def check_normalization(normalization: str) -> None:
     if normalization not in NORMALIZATIONS:
         raise DataError(
             f"unknown normalization '{normalization}'; choose one of {list(NORMALIZATIONS)}"
@@ -105,7 +105,7 @@ def scale_intensity(
     See `normalize_intensity` for the arguments; the output is on [0, 1] ("minmax") or
     [0, 255] ("imagenet"), before the per-channel mean/std.
     """
-    _check_normalization(normalization)
+    check_normalization(normalization)
     if sum(v is not None for v in (window, percentiles, value_range)) > 1:
         raise DataError("give one of a CT window, MR percentiles or a value_range")
     array = np.asarray(image)
@@ -136,7 +136,7 @@ def normalize_channels(scaled, normalization: Normalization, channel_axis: int =
 
     "minmax" replicates gray; "imagenet" applies ``(x - mean) / std`` per channel.
     """
-    _check_normalization(normalization)
+    check_normalization(normalization)
     is_torch = isinstance(scaled, torch.Tensor)
     axis = channel_axis % scaled.ndim
     shape = [1] * scaled.ndim

@@ -35,6 +35,7 @@ from samtune.data.intensity import (  # re-exported: callers import them from he
     MR_PERCENTILES,
     NORMALIZATIONS,
     Normalization,
+    check_normalization,
     intensity_range,
     normalize_channels,
     normalize_intensity,
@@ -44,7 +45,7 @@ from samtune.errors import DataError
 
 __all__ = [
     "CT_WINDOWS", "IMAGENET_MEAN", "IMAGENET_STD", "MR_PERCENTILES", "NORMALIZATIONS",
-    "Normalization", "ResizePad", "intensity_range", "nearest_indices", "normalize_channels",
+    "Normalization", "PendingImage", "ResizePad", "intensity_range", "nearest_indices", "normalize_channels",
     "normalize_intensity", "prepare_image", "scale_intensity",
 ]
 
@@ -112,6 +113,11 @@ class ResizePad:
         normalisation is applied after resizing (per-channel normalisation commutes with
         bilinear resizing), so a gray image is resized once, not three times.
         """
+        return self.pending_image(scaled, normalization).build()
+
+    def pending_image(self, scaled: np.ndarray, normalization: Normalization) -> PendingImage:
+        """`scaled_image` before its last step: the resized pixels, still 1 or 3 channels."""
+        check_normalization(normalization)
         array = np.asarray(scaled, dtype=np.float32)
         if array.ndim != 3 or array.shape[:2] != tuple(self.original_size):
             raise DataError(
@@ -123,15 +129,7 @@ class ResizePad:
             tensor = F.interpolate(
                 tensor, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
             )
-        out = torch.zeros(3, self.image_size, self.image_size, dtype=torch.float32)
-        view = out[:, :new_h, :new_w]
-        view.copy_(tensor[0].expand(3, new_h, new_w))
-        if normalization == "imagenet":  # in place: (x - mean) / std per channel
-            view.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None])
-            view.div_(torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None])
-        elif normalization != "minmax":
-            normalize_channels(tensor[0], normalization, channel_axis=0)  # raises the error
-        return out
+        return PendingImage(tensor[0], self.image_size, normalization)
 
     def mask(self, mask: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Label mask [...,H,W] (original frame) -> int64 tensor [...,S,S], nearest, pad 0."""
@@ -196,6 +194,44 @@ class ResizePad:
             )
         new_h, new_w = self.resized_size
         return _resample_nearest(mask[..., :new_h, :new_w], self.original_size)
+
+
+@dataclass(frozen=True)
+class PendingImage:
+    """A model input before its last, cheap step: resized pixels [C,h,w] (C = 1 for gray,
+    3 for colour) that `build` pads to [3,S,S] and normalises.
+
+    `ResizePad.scaled_image` is ``pending_image(...).build()``. A DataLoader worker sends
+    this instead of the [3,S,S] tensor: a gray 1024 px slice is about a quarter of the
+    bytes through shared memory (allocating shared memory is most of what a transfer
+    costs), and the training process builds the input where it runs, on the GPU there.
+    `build` does the same float32 operations in the same order on any device, so on the
+    CPU its tensor is bit-identical to building it in the worker.
+    """
+
+    resized: torch.Tensor
+    image_size: int
+    normalization: Normalization
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The built tensor's shape."""
+        return 3, self.image_size, self.image_size
+
+    def build(self, device: torch.device | str | None = None) -> torch.Tensor:
+        resized = self.resized if device is None else self.resized.to(device, non_blocking=True)
+        _, new_h, new_w = resized.shape
+        out = torch.zeros(3, self.image_size, self.image_size, dtype=torch.float32, device=resized.device)
+        view = out[:, :new_h, :new_w]
+        view.copy_(resized.expand(3, new_h, new_w))
+        if self.normalization == "imagenet":  # in place: (x - mean) / std per channel
+            view.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=out.device)[:, None, None])
+            view.div_(torch.tensor(IMAGENET_STD, dtype=torch.float32, device=out.device)[:, None, None])
+        return out
+
+    def pin_memory(self) -> PendingImage:
+        """What a DataLoader's pin-memory thread calls (it pins anything with this method)."""
+        return PendingImage(self.resized.pin_memory(), self.image_size, self.normalization)
 
 
 def _as_like(reference: np.ndarray | torch.Tensor, values: list[float]):

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from samtune.data.preprocess import PendingImage
+
 Pick = tuple[int, int]  # (dataset index, stream position)
 
 
@@ -79,8 +81,7 @@ class PickedItems(Dataset):
 
 def _stack(values: list[torch.Tensor]) -> torch.Tensor:
     """torch.stack; in a worker process straight into shared memory, as torch's default
-    collate does, so sending the batch to the loop copies no pixels again (a 1024 px
-    sample is ~30 MB: image float32 [3,S,S], mask and target int64 [S,S])."""
+    collate does, so sending the batch to the loop copies no pixels again."""
     if get_worker_info() is None:
         return torch.stack(values)
     first = values[0]
@@ -89,7 +90,7 @@ def _stack(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(values, out=out)
 
 
-NARROWED = "_sent_as_uint8"  # keys of int64 maps a worker sent as uint8; `widen` restores them
+NARROWED = "_sent_as_uint8"  # keys of int64 maps a worker sent as uint8; `receive` restores them
 
 
 def _fits_uint8(values: list[torch.Tensor]) -> bool:
@@ -98,20 +99,32 @@ def _fits_uint8(values: list[torch.Tensor]) -> bool:
         int(v.min()) >= 0 and int(v.max()) <= 255 for v in values)
 
 
-def widen(batch: dict[str, Any]) -> dict[str, Any]:
-    """Undo a worker's narrowing (same values, int64 again); call it after the move to
-    the device, so the smaller uint8 maps are what crosses to the GPU."""
-    for key in batch.pop(NARROWED, []):
-        batch[key] = batch[key].long()
-    return batch
+def receive(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """A batch as the model reads it, on `device`: tensors moved; what a worker sent in a
+    compact form (`PendingImage` lists, uint8 class maps) moved in that form, then built
+    or widened there (same values as building them in the worker)."""
+    narrowed = batch.get(NARROWED, [])
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if key == NARROWED:
+            continue
+        if isinstance(value, torch.Tensor):
+            value = value.to(device, non_blocking=True)
+            out[key] = value.long() if key in narrowed else value
+        elif isinstance(value, list) and value and isinstance(value[0], PendingImage):
+            out[key] = torch.stack([image.build(device) for image in value])
+        else:
+            out[key] = value
+    return out
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Tensors stacked, None kept, anything else as a list.
 
     In a worker process, int64 class maps with values 0..255 travel as uint8 (a 1024 px
-    mask is 8 MiB as int64, 1 MiB as uint8; copying samples between processes costs about
-    as much CPU as building them, BENCHMARKS.md); the receiver calls `widen`.
+    mask is 8 MiB as int64, 1 MiB as uint8) and images as `PendingImage` lists (the
+    dataset makes them there): allocating the shared memory a sample crosses in costs
+    about as much CPU as building it (BENCHMARKS.md). The receiver calls `receive`.
     """
     batch: dict[str, Any] = {}
     in_worker = get_worker_info() is not None

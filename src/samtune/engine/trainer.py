@@ -24,7 +24,7 @@ from torch import nn
 
 from samtune.engine.distributed import DistInfo, all_reduce_mean
 from samtune.engine.embedding_cache import EmbeddingCache
-from samtune.engine.loader import EpochOrder, PickedItems, StepBatches, make_loader, step_picks, widen
+from samtune.engine.loader import EpochOrder, PickedItems, StepBatches, make_loader, receive, step_picks
 from samtune.engine.objective import SegmentationObjective
 from samtune.engine.progress import Progress
 from samtune.engine.curves import plot_training_curves
@@ -221,7 +221,7 @@ class Trainer:
         return self._val_loader
 
     def _micro_step(self, micro: int) -> float:
-        batch = widen(to_device(next(self._batches), self.device))
+        batch = receive(next(self._batches), self.device)
         with self._autocast():
             embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
             logits = self.model(batch, embeddings)
@@ -291,7 +291,7 @@ class Trainer:
         train_mode(self.core, False)
         pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (prediction, truth) per slice
         for batch in self._val_batches():
-            batch = widen(to_device(batch, self.device))
+            batch = receive(batch, self.device)
             with self._autocast():
                 embeddings = self.cache.get(batch["index"], batch["image"]) if self.cache is not None else None
                 logits = self.objective.logits(self.core, batch, embeddings)
