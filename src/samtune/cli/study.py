@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from importlib import resources
 from pathlib import Path
+
+
+def _shipped_studies() -> list[str]:
+    folder = resources.files("samtune") / "recipes" / "studies"
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "optionally x few-shot sizes and initial weights), each as an ordinary run directory under "
             "OUT/runs/. Invoking it again continues the study: finished cells are skipped, interrupted ones "
             "resumed, failed ones retried. Writes OUT/results.csv, OUT/results.md and PNG plots. Shipped "
-            "studies: cpu_prostate, cpu_prostate_baselines, full_gpu (samtune/recipes/studies). Exit code 1 when a cell failed."
+            f"studies: {', '.join(_shipped_studies())} (samtune/recipes/studies). Exit code 1 when a cell failed."
         ),
     )
     parser.add_argument("study", nargs="?", help="study YAML, or the name of a shipped study (e.g. cpu_prostate)")

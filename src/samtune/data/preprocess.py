@@ -218,15 +218,21 @@ class PendingImage:
         """The built tensor's shape."""
         return 3, self.image_size, self.image_size
 
-    def build(self, device: torch.device | str | None = None) -> torch.Tensor:
+    def build(self, device: torch.device | str | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The [3,S,S] model input, on `device`; written into `out` when given (a batch row)."""
         resized = self.resized if device is None else self.resized.to(device, non_blocking=True)
         _, new_h, new_w = resized.shape
-        out = torch.zeros(3, self.image_size, self.image_size, dtype=torch.float32, device=resized.device)
-        view = out[:, :new_h, :new_w]
-        view.copy_(resized.expand(3, new_h, new_w))
-        if self.normalization == "imagenet":  # in place: (x - mean) / std per channel
-            view.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=out.device)[:, None, None])
+        if out is None:
+            out = torch.empty(3, self.image_size, self.image_size, dtype=torch.float32, device=resized.device)
+        out[:, new_h:].zero_()  # the padding, bottom and right
+        out[:, :new_h, new_w:].zero_()
+        view, image = out[:, :new_h, :new_w], resized.expand(3, new_h, new_w)
+        if self.normalization == "imagenet":  # (x - mean) / std per channel, written once into the frame
+            torch.sub(image, torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=out.device)[:, None, None],
+                      out=view)
             view.div_(torch.tensor(IMAGENET_STD, dtype=torch.float32, device=out.device)[:, None, None])
+        else:
+            view.copy_(image)
         return out
 
     def pin_memory(self) -> PendingImage:

@@ -112,7 +112,10 @@ def receive(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
             value = value.to(device, non_blocking=True)
             out[key] = value.long() if key in narrowed else value
         elif isinstance(value, list) and value and isinstance(value[0], PendingImage):
-            out[key] = torch.stack([image.build(device) for image in value])
+            stacked = torch.empty(len(value), *value[0].shape, dtype=torch.float32, device=device)
+            for row, image in enumerate(value):
+                image.build(device, out=stacked[row])
+            out[key] = stacked
         else:
             out[key] = value
     return out
