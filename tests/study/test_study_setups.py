@@ -145,3 +145,43 @@ def test_a_producer_held_by_another_worker_is_waited_for_not_run_twice(disc_sour
     other.release()
     waiter.join(timeout=10)
     assert outcome == {"ok": True} and calls == []
+
+
+def test_an_init_is_made_when_its_first_cell_starts_and_a_failed_one_is_tried_once(disc_sources, tmp_path,
+                                                                                   monkeypatch):
+    """Cells that need no init run before the producer (a second worker would run them
+    meanwhile); a producer that fails is tried once, and each of its cells fails at stage
+    ``init`` with its error while the others finish."""
+    import json
+
+    import samtune.study.inits as inits_module
+
+    inits = {"foundation": {}, "agnostic": {"pretrain": {**QUICK, "data": {"sources": [str(mni_template("t1"))]},
+                                                         "masking": {"patch": 16}}}}
+    data = study_dict(disc_sources, backbones={"tiny_vit_test": {"image_size": 64}}, components=["decoder"],
+                      methods=["full"], inits=inits, seeds=[0, 1])
+    data["train"] = {**data["train"], "optim": {**data["train"]["optim"], "steps": 1}}
+    path = write_study(tmp_path / "s.yaml", data)
+    order: list[str] = []
+
+    def failing_produce(producer, out_dir, run, log, where="", poll_s=0.0):
+        order.append(f"produce {producer.name}")
+        return {"ok": False, "stage": "train", "error": "DataError: no images in the pretrain sources",
+                "traceback": ""}
+
+    monkeypatch.setattr(inits_module, "produce", failing_produce)
+    threads = torch.get_num_threads()
+    try:
+        outcome = run_study(load_study(path), tmp_path / "out", isolate=False,
+                            log=lambda line: order.append(line.split(":")[0]))
+    finally:
+        torch.set_num_threads(threads)
+    cells = [f"discs__tiny_vit_test__init-{init}__decoder__full__seed{seed}"
+             for seed in (0, 1) for init in ("foundation", "agnostic")]
+    assert order.count("produce agnostic") == 1, order
+    assert order.index("[1/4] " + cells[0]) < order.index("produce agnostic")  # the foundation cell did not wait
+    assert sorted(outcome.failed) == sorted(cells[1::2])
+    assert sorted(outcome.ran) == sorted(cells[0::2])
+    for cell in cells[1::2]:
+        failure = json.loads((tmp_path / "out" / "failures" / f"{cell}.json").read_text())
+        assert failure["stage"] == "init" and "inits.agnostic: DataError: no images" in failure["error"]

@@ -22,8 +22,9 @@ train<i>.csv`` before the producer runs), e.g. the T1 template with its grey-mat
 weights and input size from the one backbone the entry applies to (``backbones: [x]``, or
 the study's only backbone): the entry's own ``model`` section may not set them.
 
-Such a producer runs into ``OUT/inits/<name>/`` (an ordinary run directory) before the
-first cell that needs it, exactly once: it is locked like a cell (`samtune.study.locks`,
+Such a producer runs into ``OUT/inits/<name>/`` (an ordinary run directory) when the
+first cell that needs it starts, on that cell's worker (`InitMaker`; the other workers
+go on with their cells), exactly once: it is locked like a cell (`samtune.study.locks`,
 lock ``init__<name>``), so a second worker or invocation waits for it instead of running
 it again, and an interrupted producer resumes from its checkpoint on the next
 invocation. Its cells name that folder as ``model.checkpoint`` (`samtune.runs.base_weights`
@@ -37,6 +38,7 @@ pretraining of the image encoder first).
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -307,34 +309,40 @@ def produce(producer: Producer, out_dir: Path, run: Callable[[dict[str, Any]], d
         lock.release()
 
 
-def produce_needed(config: StudyConfig, out_dir: Path, todo: list, slot: Any,
-                   run_job: Callable[[dict[str, Any]], dict[str, Any]], log: Callable[[str], None],
-                   failed_cells: list[str]) -> list:
-    """Make the inits that the cells of `todo` ((number, PlannedCell) pairs) start from, each
-    once, on `slot`; the cells of a producer that failed are recorded as failed (stage
-    ``init``), added to `failed_cells` and left out of the returned list."""
-    from samtune.study.state import record_failure
+class InitMaker:
+    """The inits (setup-2 / setup-3 producers) of one study invocation, made on demand by
+    whichever worker first runs a cell that starts from one (`ensure`), while the other
+    workers go on with other cells: both cores (or GPUs) stay busy while weights are made.
 
-    made = producers(config, out_dir)
-    needed = [made[name] for name in dict.fromkeys(entry.cell.init for _, entry in todo) if name in made]
-    failed: dict[str, dict[str, Any]] = {}
+    A worker that needs an init another worker is making waits for it (`produce`); an
+    init that failed is not tried again in this invocation, and its cells fail at stage
+    ``init`` with its error.
+    """
 
-    def run(job: dict[str, Any]) -> dict[str, Any]:
-        job.update(gpu=slot.gpu, threads=slot.threads)
-        return run_job(job)
+    def __init__(self, config: StudyConfig, out_dir: Path, log: Callable[[str], None]):
+        self.out_dir, self.log = out_dir, log
+        self.made = producers(config, out_dir)
+        self.failed: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
 
-    for producer in needed:
-        result = produce(producer, out_dir, run, log, slot.where)
+    def ensure(self, name: str | None, slot: Any, run_job: Callable[[dict[str, Any]], dict[str, Any]]
+               ) -> dict[str, Any]:
+        """``{"ok": True}`` once init `name` exists (made here if needed), else the failure."""
+        producer = self.made.get(name or "")
+        if producer is None:  # the foundation weights, or an init naming existing weights
+            return {"ok": True}
+        with self.lock:
+            if producer.name in self.failed:
+                return self.failed[producer.name]
+
+        def run(job: dict[str, Any]) -> dict[str, Any]:
+            job.update(gpu=slot.gpu, threads=slot.threads)
+            return run_job(job)
+
+        result = produce(producer, self.out_dir, run, self.log, slot.where)
         if not result["ok"]:
-            log(f"  -> inits.{producer.name} failed: {result['error']}")
-            failed[producer.name] = result
-    kept: list[Any] = []
-    for number, entry in todo:
-        failure = failed.get(entry.cell.init or "")
-        if failure is None:
-            kept.append((number, entry))
-            continue
-        record_failure(out_dir, entry.cell, "init", f"inits.{entry.cell.init}: {failure['error']}",
-                       failure.get("traceback", ""))
-        failed_cells.append(entry.cell.cell_id)
-    return kept
+            with self.lock:
+                if producer.name not in self.failed:
+                    self.log(f"  -> inits.{producer.name} failed: {result['error']}")
+                    self.failed[producer.name] = result
+        return result

@@ -46,7 +46,7 @@ from samtune.study.cost import (
 )
 from samtune.study.executors import track, untrack
 from samtune.study.grid import Cell, expand_cells
-from samtune.study.inits import produce_needed
+from samtune.study.inits import InitMaker
 from samtune.study.locks import holder
 from samtune.study.state import (
     EVAL_DIR,
@@ -335,9 +335,8 @@ def run_study(config: StudyConfig, out_dir: str | Path, isolate: bool = True, ti
             outcome.skipped.append(entry.cell.cell_id)
         else:
             todo.append((number, entry))
-    shared = _Shared(config, out_dir, cells, title, command, log, isolate, outcome)
+    shared = _Shared(config, out_dir, cells, title, command, log, isolate, outcome, InitMaker(config, out_dir, log))
     try:
-        todo = produce_needed(config, out_dir, todo, slots[0], lambda job: run_job(job, isolate), log, outcome.failed)
         run_on_slots(todo, slots, shared.run_cell)
     finally:
         outcome.rows, outcome.files = write_outputs(config, out_dir, cells, title, command)
@@ -356,6 +355,7 @@ class _Shared:
     log: Callable[[str], None]
     isolate: bool
     outcome: StudyOutcome
+    inits: InitMaker  # setup-2/3 weights, made by the first worker whose cell needs them
     lock: Any = field(default_factory=threading.Lock)  # tables, splits and the outcome lists
 
     def run_cell(self, item: tuple[int, PlannedCell], slot: Any) -> None:
@@ -383,6 +383,12 @@ class _Shared:
                                 f"({'; '.join(differences[:3])}); use another --out")
             self.log(f"[{number}/{total}] {cell.cell_id}: {status}" + (f" ({slot.where})" if slot.number or
                                                                          slot.gpu or slot.threads else ""))
+            made = self.inits.ensure(cell.init, slot, lambda job: run_job(job, self.isolate))
+            if not made["ok"]:
+                record_failure(out_dir, cell, "init", f"inits.{cell.init}: {made['error']}", made.get("traceback", ""))
+                with self.lock:
+                    self.outcome.failed.append(cell.cell_id)
+                return
             started = time.monotonic()
             try:
                 if cell.split_dir is not None:
