@@ -27,10 +27,11 @@ class Panel:
 
 
 def _oriented_box(box: Sequence[float], shape: tuple[int, int], geometry: Geometry | None, axis: int):
-    """The box (x0, y0, x1, y1 as stored) in the displayed frame, as the same corners."""
+    """The box (x0, y0, x1, y1 as stored, the last row and column included, as `mask_box`
+    makes them) in the displayed frame, as (first column, first row, last + 1, last + 1)."""
     mask = np.zeros(shape, dtype=bool)
     x0, y0, x1, y1 = (int(round(v)) for v in box)
-    mask[max(y0, 0): max(y1, 1), max(x0, 0): max(x1, 1)] = True
+    mask[max(y0, 0): max(y1 + 1, 1), max(x0, 0): max(x1 + 1, 1)] = True
     turned, _ = radiological_slice(mask, geometry, axis)
     rows, cols = np.nonzero(turned)
     return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
