@@ -74,3 +74,22 @@ def test_auto_falls_back_to_torch_when_export_fails(monkeypatch):
         assert predictor.with_backend("auto", "auto").model is predictor.model
     with pytest.raises(UserError, match="unsupported operator"):
         predictor.with_backend("onnxruntime", "fp32")
+
+
+@pytest.mark.parametrize("family", ["tiny_vit", "sam_vit"])
+def test_slice_parallel_encoding_matches_one_session(family, tmp_path):
+    """With 2 threads a batch is encoded one image per core; the embeddings are those of
+    the 2-thread session running the whole batch, and a volume is fed 2 slices a call."""
+    from samtune.inference.backends import open_onnx_export
+
+    export_onnx(Predictor(build(family, seed=0), "automatic"), tmp_path / "export", f"{family}_test")
+    parallel, _ = open_onnx_export(tmp_path / "export", threads=2)
+    assert parallel.encoder_one_core is not None and parallel.preferred_batch == 2
+    images = torch.randn(3, 3, parallel.image_size, parallel.image_size)
+    whole = torch.from_numpy(parallel.encoder.run(None, {"images": images.numpy()})[0])
+    split = parallel.encode(images)
+    assert split.shape == whole.shape
+    assert (split - whole).abs().max().item() < 1e-5
+    assert (parallel.encode(images[:1]) - whole[:1]).abs().max().item() < 1e-5  # one image: intra-op session
+    single, _ = open_onnx_export(tmp_path / "export", threads=1)
+    assert single.encoder_one_core is None and single.preferred_batch == 1

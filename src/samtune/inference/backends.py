@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -55,21 +56,26 @@ def _onnxruntime():
 
 
 class OnnxSam:
-    """`Sam`'s encode/decode on two ONNX Runtime sessions (fp32, CPU)."""
+    """`Sam`'s encode/decode on ONNX Runtime sessions (CPU).
 
-    def __init__(self, encoder_path: Path, decoder_path: Path, manifest: dict, threads: int | None = None) -> None:
+    With T > 1 threads, a batch of several images is encoded slice-parallel: T images at
+    a time, each on one core (a second encoder session of one intra-op thread, run from T
+    Python threads; onnxruntime releases the GIL while it runs), instead of each image
+    on T cores in turn. One image still runs on all T cores. ``slice_parallel=False``
+    keeps the intra-op path for every batch.
+    """
+
+    def __init__(self, encoder_path: Path, decoder_path: Path, manifest: dict, threads: int | None = None,
+                 slice_parallel: bool = True) -> None:
         ort = _onnxruntime()
-        options = ort.SessionOptions()
         # As many threads as torch uses, so that backends compare on equal terms.
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.log_severity_level = 3
-        # onnxruntime's default, said outright: constant folding, GELU/LayerNorm/bias fusions
-        # and the NCHWc convolution layout (the profile in BENCHMARKS.md ran at this level).
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.threads = threads or torch.get_num_threads()
         providers = ["CPUExecutionProvider"]
         try:
-            self.encoder = ort.InferenceSession(str(encoder_path), options, providers=providers)
-            self.decoder = ort.InferenceSession(str(decoder_path), options, providers=providers)
+            self.encoder = ort.InferenceSession(str(encoder_path), self._options(ort, self.threads), providers=providers)
+            self.decoder = ort.InferenceSession(str(decoder_path), self._options(ort, self.threads), providers=providers)
+            self.encoder_one_core = ort.InferenceSession(str(encoder_path), self._options(ort, 1), providers=providers) \
+                if slice_parallel and self.threads > 1 else None
         except Exception as error:  # onnxruntime raises its own exception types
             raise UserError(f"{encoder_path.parent}: onnxruntime cannot load the graphs ({error}); "
                             "re-export them with samtune export --onnx") from None
@@ -79,13 +85,33 @@ class OnnxSam:
         channels, h, w = manifest["embedding_shape"]
         self.embedding_shape = (int(channels), int(h), int(w))
 
+    @staticmethod
+    def _options(ort: Any, threads: int) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        # onnxruntime's default, said outright: constant folding, GELU/LayerNorm/bias fusions
+        # and the NCHWc convolution layout (the profile in BENCHMARKS.md ran at this level).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return options
+
+    @property
+    def preferred_batch(self) -> int:
+        """Slices per `encode` call that keep every core busy: T when slice-parallel, else 1."""
+        return self.threads if self.encoder_one_core is not None else 1
+
     def eval(self) -> OnnxSam:
         return self
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, S, S] -> [B, C, h, w] (CPU float32)."""
-        array = images.detach().cpu().float().numpy()
-        return torch.from_numpy(self.encoder.run(None, {"images": array})[0])
+        array = np.ascontiguousarray(images.detach().cpu().float().numpy())
+        if self.encoder_one_core is None or array.shape[0] < 2:
+            return torch.from_numpy(self.encoder.run(None, {"images": array})[0])
+        session = self.encoder_one_core
+        with ThreadPoolExecutor(max_workers=min(self.threads, array.shape[0])) as pool:
+            parts = list(pool.map(lambda image: session.run(None, {"images": image[None]})[0], array))
+        return torch.from_numpy(np.concatenate(parts))
 
     def decode(self, embeddings: torch.Tensor, points=None, boxes=None, mask_inputs=None,
                multimask_output: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

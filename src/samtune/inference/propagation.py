@@ -36,7 +36,7 @@ from samtune.errors import UserError
 from samtune.inference.prompted import check_prompts
 from samtune.inference.stopping import (Reference, SliceSignals, StopRule, masked_embedding, reference_of,
                                         signals_of)
-from samtune.inference.volume import as_volume, default_batch_size, pick_channels, slice_axis
+from samtune.inference.volume import as_volume, encode_batch_size, pick_channels, slice_axis
 
 if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
@@ -65,7 +65,8 @@ class SlicePrompt:
 
 @dataclass(frozen=True)
 class PropagationConfig:
-    """How propagation runs (module docstring). ``batch_size`` None: 1 on the CPU, 8 on a GPU."""
+    """How propagation runs (module docstring). ``batch_size`` None: `encode_batch_size` (1 on
+    the CPU with torch, one per core with onnxruntime, 8 on a GPU)."""
 
     margin: float = DEFAULT_MARGIN
     mask_prompt: bool = False
@@ -209,7 +210,7 @@ class _Run:
     def __init__(self, predictor: Predictor, loaded: LoadedImage, axis: int, config: PropagationConfig):
         self.predictor, self.loaded, self.axis, self.config = predictor, loaded, axis, config
         self.count = loaded.spatial_shape[axis]
-        self.batch_size = config.batch_size or default_batch_size(predictor.device)
+        self.batch_size = config.batch_size or encode_batch_size(predictor)
         self.value_range = predictor.value_range(loaded.array)
         self.labels = np.zeros(loaded.spatial_shape, dtype=np.uint8)
         self.by_slice = np.moveaxis(self.labels, axis, 0)  # view: writing fills `labels`

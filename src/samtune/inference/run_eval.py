@@ -37,7 +37,7 @@ from samtune.evaluation.evaluate import EvalCase, evaluate_cases, report_paths, 
 from samtune.evaluation.folders import distance_unit
 from samtune.evaluation.metrics import DEFAULT_NSD_TOLERANCE_MM, BothEmpty
 from samtune.inference.predictor import Predictor
-from samtune.inference.volume import batches, default_batch_size
+from samtune.inference.volume import batches, encode_batch_size
 from samtune.outputs import check_outputs_in
 from samtune.runs import RunDir, RunSettings
 
@@ -152,7 +152,7 @@ def predict_from_ground_truth(
     out = labels[None] if spatial == 2 else np.moveaxis(labels, axis, 0)
     with_foreground = [i for i in range(gt.shape[0]) if gt[i].any()]
     if batch_size is None:
-        batch_size = default_batch_size(predictor.device)
+        batch_size = encode_batch_size(predictor)
     for chunk in batches(len(with_foreground), batch_size):
         indices = [with_foreground[j] for j in chunk]
         embeddings, frames = predictor.encode_images([array[i] for i in indices], value_range)

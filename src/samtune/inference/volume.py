@@ -72,6 +72,13 @@ def default_batch_size(device: torch.device | str) -> int:
     return 1 if torch.device(device).type == "cpu" else 8
 
 
+def encode_batch_size(predictor: Predictor) -> int:
+    """Slices per encoder call for `predictor` when none is given: what its backend asks
+    for to keep the cores busy (`OnnxSam.preferred_batch`: one slice per core), else
+    `default_batch_size` of its device."""
+    return getattr(getattr(predictor, "model", None), "preferred_batch", None) or default_batch_size(predictor.device)
+
+
 def batches(count: int, batch_size: int) -> Iterator[range]:
     """Consecutive index ranges of at most ``batch_size`` covering 0..count-1."""
     if batch_size < 1:
@@ -118,7 +125,7 @@ def predict_volume(
         volume: `LoadedImage` volume (its geometry is kept) or an array [z, y, x].
         axis: array axis to slice across (0, 1 or 2).
         batch_size: slices per encoder forward; memory grows with it, not with the volume.
-            None: `default_batch_size` of the predictor's device.
+            None: `encode_batch_size` of the predictor.
 
     Returns:
         `LoadedImage` with uint8 labels of the volume's spatial shape (0 = background,
@@ -137,7 +144,7 @@ def predict_volume(
     labels = np.zeros(loaded.spatial_shape, dtype=np.uint8)
     # A view whose first axis is the slicing axis: writing into it fills `labels`.
     by_slice = np.moveaxis(labels, axis, 0)
-    batch_size = default_batch_size(predictor.device) if batch_size is None else batch_size
+    batch_size = encode_batch_size(predictor) if batch_size is None else batch_size
     firsts, copies = unique_slices(loaded, axis)
     for positions in batches(len(firsts), batch_size):
         indices = [firsts[p] for p in positions]
