@@ -9,7 +9,9 @@
    TotalSeg-examples' aorta CT (120x126x164), seconds per volume and the share spent in
    the image encoder (--aorta-max-slices limits the slices each way; 0: to the end).
 
-Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``).
+Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``);
+append ``:intraop`` to an onnxruntime one to switch off slice-parallel encoding (every
+batch on one session of T intra-op threads, as before it).
 Each row has wall-clock seconds and CPU seconds (user + system, all threads) of the timed
 part: on a loaded machine the CPU seconds measure the work, the wall seconds the wait.
 
@@ -63,7 +65,7 @@ class EncoderClock:
         start = time.perf_counter()
         out = self.model.encode(images)
         self.seconds += time.perf_counter() - start
-        self.calls += 1
+        self.calls += images.shape[0]  # slices encoded (a call may carry several)
         return out
 
 
@@ -75,15 +77,21 @@ def cpu_seconds() -> float:
 
 
 def load(backend: str, threads: int):
-    """``backend``: torch, onnxruntime (fp32) or onnxruntime-int8."""
+    """``backend``: torch, onnxruntime (fp32) or onnxruntime-int8; an onnxruntime name
+    ending in ``:intraop`` runs every batch on the one T-thread session (no slice-parallel
+    encoding: the path before it, for comparison)."""
     import torch
 
     from samtune.inference.predictor import Predictor
 
     torch.set_num_threads(threads)
     predictor = Predictor.from_model("lite_medsam")
-    engine, _, precision = backend.partition("-")
-    return predictor.with_backend(engine, precision or "fp32", "lite_medsam")
+    name, _, variant = backend.partition(":")
+    engine, _, precision = name.partition("-")
+    predictor = predictor.with_backend(engine, precision or "fp32", "lite_medsam")
+    if variant == "intraop":
+        predictor.model.encoder_one_core = None
+    return predictor
 
 
 def box_of(mask) -> tuple[float, float, float, float]:
