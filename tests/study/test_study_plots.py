@@ -65,3 +65,12 @@ def test_two_directions_get_a_mean_with_its_range():
     assert lines[0] == "| strategy | trainable | prostate | prostate_swapped | mean (range) | mean rank |"
     assert "| 0.713 (0.687–0.739) | 1.5 |" in lines[2]  # (0.739 + 0.687) / 2; ranks 2 and 1
     assert "| 0.593 (0.398–0.788) | 1.5 |" in lines[3]
+
+
+def test_long_strategy_labels_wrap_between_names():
+    from samtune.study.plots import _wrap
+
+    label = "setup 2 (task-expansive): lite_medsam@expansive/encoder+decoder/adapter"
+    wrapped = _wrap(label, 26)
+    assert wrapped.replace("\n", "").replace(" ", "") == label.replace(" ", "")  # nothing lost
+    assert wrapped.splitlines() == ["setup 2 (task-expansive):", "lite_medsam@expansive/", "encoder+decoder/adapter"]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,17 @@ def _short_names(chosen: list[Aggregate], strategies: list[str]) -> tuple[list[s
     return [s[len(prefix):] if s.startswith(prefix) else s for s in strategies], backbone
 
 
+def _wrap(label: str, width: int) -> str:
+    """`label` on lines of about `width` characters, broken after a space, '@' or '/'
+    (never inside a name such as lite_medsam or encoder+decoder)."""
+    lines = [""]
+    for piece in re.findall(r"[^ @/]+[ @/]?|[ @/]", label):
+        if lines[-1] and len(lines[-1]) + len(piece.rstrip()) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
     plt = _pyplot()
     shots = _main_shots(aggregates)
@@ -80,7 +92,13 @@ def plot_dice_by_strategy(aggregates: list[Aggregate], path: Path) -> None:
                       color="tab:red" if word == "failed" else "0.4")
     axes.set_xlim(-0.6, len(strategies) - 0.4)
     labels, backbone = _short_names(chosen, strategies)
-    axes.set_xticks(range(len(strategies)), labels, rotation=60 if backbone == "" else 30, ha="right", fontsize=8)
+    if max(len(label) for label in labels) > 40:  # e.g. "setup 2 (task-expansive): model@init/...": wrap, upright
+        labels = [_wrap(label, 26) for label in labels]
+        lines = max(label.count("\n") + 1 for label in labels)
+        figure.set_size_inches(max(figure.get_size_inches()[0], 2.2 * len(strategies) + 1), 3.4 + 0.16 * lines)
+        axes.set_xticks(range(len(strategies)), labels, rotation=0, ha="center", fontsize=8)
+    else:
+        axes.set_xticks(range(len(strategies)), labels, rotation=60 if backbone == "" else 30, ha="right", fontsize=8)
     title = "mean Dice per strategy" + (f" of {backbone}" if backbone else "")
     title += f" on {datasets[0]}" if len(datasets) == 1 else ""
     title += f" ({shots} training cases)" if shots is not None else ""
