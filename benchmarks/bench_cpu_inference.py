@@ -11,7 +11,11 @@
 
 Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``);
 append ``:intraop`` to an onnxruntime one to switch off slice-parallel encoding (every
-batch on one session of T intra-op threads, as before it).
+batch on one session of T intra-op threads, as before it). ``torch@filed`` (mni only) is
+"today's torch path" of the issue: the code of main when issue 16 was filed (commit
+499cfd8), unpacked with ``git archive`` and run in its own process with its own
+``benchmarks/predict_volume.py`` (batch 1, its default), so the ratio against it is measured
+side by side in the same run rather than taken from an old table.
 Each row has wall-clock seconds and CPU seconds (user + system, all threads) of the timed
 part: on a loaded machine the CPU seconds measure the work, the wall seconds the wait.
 
@@ -46,6 +50,10 @@ PROSTATE_IMAGE = DATA / "MRI-Prostate/images/patient97/study97/volumn97/RUNMC23_
 PROSTATE_MASK = DATA / "MRI-Prostate/masks/RUNMC23_14.png"
 AORTA_CT = DATA / "TotalSeg-examples/aorta_ct_cropped.nii.gz"
 AORTA_SEG = DATA / "TotalSeg-examples/aorta_seg.nii.gz"
+
+
+FILED = "499cfd8"  # main when issue 16 was filed (2026-11-28)
+FILED_BACKEND = "torch@filed"
 
 
 def peak_rss_mb() -> float:
@@ -99,6 +107,34 @@ def box_of(mask) -> tuple[float, float, float, float]:
 
     rows, cols = np.nonzero(mask)
     return float(cols.min()), float(rows.min()), float(cols.max()), float(rows.max())
+
+
+def filed_source(root: Path) -> Path:
+    """The filed commit's package and its predict_volume benchmark, unpacked under ``root``."""
+    out = root / f"filed-{FILED}"
+    if not (out / "src" / "samtune").is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        repo = Path(__file__).resolve().parents[1]
+        archive = subprocess.run(["git", "-C", str(repo), "archive", FILED, "src", "benchmarks/predict_volume.py"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def measure_filed(target: str, threads: int, options: dict, root: Path) -> dict:
+    """The filed commit's automatic MNI run, timed by that commit's own benchmark child."""
+    if target != "mni":
+        raise SystemExit(f"{FILED_BACKEND} measures the mni target only")
+    src = filed_source(root)
+    command = [sys.executable, str(src / "benchmarks/predict_volume.py"), "--child", "1", "--threads", str(threads)]
+    if options["mni_slices"] < 189:
+        command += ["--slices", str(options["mni_slices"])]
+    env = {**os.environ, "PYTHONPATH": str(src / "src")}
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True, cwd=src)
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"target": target, "backend": FILED_BACKEND, "threads": threads, "seconds": child["seconds"],
+            "cpu_seconds": None, "slices": child["slices"], "slices_per_s": child["slices_per_s"],
+            "peak_rss_mb": child["peak_rss_mb"]}
 
 
 def measure(target: str, backend: str, threads: int, options: dict) -> dict:
@@ -190,6 +226,12 @@ def main() -> None:
     for target in args.targets:
         for repeat in range(args.repeats):
             for backend in args.backends:
+                if backend == FILED_BACKEND:
+                    row = measure_filed(target, args.threads, options, Path(env["SAMTUNE_CACHE"]))
+                    row["repeat"] = repeat
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr)
+                    continue
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", target, backend, "--threads", str(args.threads),
                      "--options", json.dumps(options)],
@@ -204,26 +246,32 @@ def main() -> None:
 
 
 def table(rows: list[dict], backends: list[str]) -> str:
+    """Medians per (target, backend); ratios against torch (and the filed torch path when it
+    ran) of the same target, whatever order the backends were given in."""
+    filed = FILED_BACKEND in backends
     lines = ["| target | backend | median seconds | median CPU s | slices/s | encoder share | peak RSS MB "
-             "| ratio vs torch (wall) | ratio vs torch (CPU s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| ratio vs torch (wall) | ratio vs torch (CPU s) |" + (f" ratio vs {FILED} torch (wall) |" if filed else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if filed else "")]
     for target in dict.fromkeys(r["target"] for r in rows):
-        medians, cpu_medians = {}, {}
-        for backend in backends:
-            picked = [r for r in rows if r["target"] == target and r["backend"] == backend]
-            if not picked:
-                continue
-            seconds = statistics.median(r["seconds"] for r in picked)
-            medians[backend] = seconds
-            rate = statistics.median(r["slices"] / r["seconds"] for r in picked) if "slices" in picked[0] else None
-            share = statistics.median(r["encoder_share"] for r in picked) if "encoder_share" in picked[0] else None
-            rss = statistics.median(r["peak_rss_mb"] for r in picked)
-            cpu = statistics.median(r["cpu_seconds"] for r in picked)
-            cpu_medians[backend] = cpu
-            ratio = medians.get("torch", seconds) / seconds
-            cpu_ratio = cpu_medians.get("torch", cpu) / cpu
-            lines.append(f"| {target} | {backend} | {seconds:.2f} | {cpu:.2f} | {f'{rate:.2f}' if rate else '-'} | "
-                         f"{f'{share:.0%}' if share is not None else '-'} | {rss:.0f} | {ratio:.2f}x | {cpu_ratio:.2f}x |")
+        picked = {b: [r for r in rows if r["target"] == target and r["backend"] == b] for b in backends}
+        picked = {b: p for b, p in picked.items() if p}
+        medians = {b: statistics.median(r["seconds"] for r in p) for b, p in picked.items()}
+        cpu_medians = {b: statistics.median(r["cpu_seconds"] for r in p) for b, p in picked.items()
+                       if all(r["cpu_seconds"] is not None for r in p)}  # the filed child reports wall only
+        for backend, mine in picked.items():
+            seconds = medians[backend]
+            rate = statistics.median(r["slices"] / r["seconds"] for r in mine) if "slices" in mine[0] else None
+            share = statistics.median(r["encoder_share"] for r in mine) if "encoder_share" in mine[0] else None
+            rss = statistics.median(r["peak_rss_mb"] for r in mine)
+            cpu = cpu_medians.get(backend)
+            cpu_text = f"{cpu:.2f}" if cpu else "-"
+            cpu_ratio = f"{cpu_medians.get('torch', cpu) / cpu:.2f}x" if cpu else "-"
+            line = (f"| {target} | {backend} | {seconds:.2f} | {cpu_text} | "
+                    f"{f'{rate:.2f}' if rate else '-'} | {f'{share:.0%}' if share is not None else '-'} | {rss:.0f} | "
+                    f"{medians.get('torch', seconds) / seconds:.2f}x | {cpu_ratio} |")
+            if filed:
+                line += f" {medians[FILED_BACKEND] / seconds:.2f}x |" if FILED_BACKEND in medians else " - |"
+            lines.append(line)
     return "\n".join(lines)
 
 
