@@ -1,6 +1,6 @@
 """nnU-Net v2 as a study engine (issue 15): its cells, commands, status, and the scoring of
 its prediction files by samtune's evaluation (hand-computed Dice). nnU-Net's real
-training is in benchmarks/nnunet_cell.py (BENCHMARKS.md): one epoch is far over this
+training is in benchmarks/nnunet_step.py (BENCHMARKS.md): one epoch is far over this
 suite's budget on a CPU."""
 
 import csv
