@@ -1,4 +1,5 @@
-"""int8 and onnxruntime fp32 against torch fp32 on trained automatic runs (issue 16, item 3).
+"""int8, onnxruntime fp32 and (where the CPU has it natively) bf16 against torch fp32 on
+trained automatic runs (issue 16, item 3).
 
 The earlier int8 checks used zero-shot LiteMedSAM: box-prompted prostate slices, and an
 automatic MNI run whose argmax labels every pixel (so it could not move). This one scores
@@ -47,7 +48,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for run in args.runs:
             reference: dict[tuple[str, str], float] | None = None
-            for backend, precision in PATHS:
+            from samtune.inference.precision import native_bf16
+
+            paths = PATHS + ((("torch", "bf16"),) if native_bf16("cpu") else ())
+            for backend, precision in paths:
                 start = time.perf_counter()
                 result = evaluate_run(run, Path(scratch) / f"{run.name}-{backend}-{precision}",
                                       backend=backend, precision=precision)

@@ -71,7 +71,7 @@ def test_auto_falls_back_to_torch_when_export_fails(monkeypatch):
     monkeypatch.setattr(backends, "cached_export", broken)
     predictor = Predictor(build("tiny_vit", seed=0), "prompted")
     with pytest.warns(UserWarning, match="using torch"):
-        assert predictor.with_backend("auto", "auto").model is predictor.model
+        assert predictor.with_backend("auto", "fp32").model is predictor.model  # fp32: the onnxruntime path
     with pytest.raises(UserError, match="unsupported operator"):
         predictor.with_backend("onnxruntime", "fp32")
 

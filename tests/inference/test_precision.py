@@ -31,7 +31,8 @@ def test_native_bf16_needs_avx512_bf16_or_amx():
 
 def test_resolve_precision():
     assert resolve_precision("auto", "cpu", flags=AVX2) == "fp32"
-    assert resolve_precision("auto", "cpu", flags=SAPPHIRE_RAPIDS) == "fp32"  # not by default: BENCHMARKS.md
+    assert resolve_precision("auto", "cpu", flags=SAPPHIRE_RAPIDS) == "bf16"  # by default where native: BENCHMARKS.md
+    assert resolve_precision("auto", "cpu", backend="onnxruntime", flags=SAPPHIRE_RAPIDS) == "fp32"
     assert resolve_precision("fp32", "cpu", flags=SAPPHIRE_RAPIDS) == "fp32"
     assert resolve_precision("bf16", "cpu", flags=SAPPHIRE_RAPIDS) == "bf16"
     with pytest.raises(UserError, match="no native bf16"):
@@ -64,3 +65,32 @@ def test_int8_is_an_onnxruntime_precision():
     assert resolve_precision("auto", "cpu", backend="onnxruntime", flags=AVX2) == "fp32"
     with pytest.raises(UserError, match="--precision int8 runs with --backend onnxruntime"):
         resolve_precision("int8", "cpu", backend="torch", flags=AVX2)
+
+
+def test_auto_backend_is_torch_bf16_where_native_else_onnxruntime(monkeypatch):
+    import samtune.inference.backends as backends
+
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda: True)
+    assert backends.auto_backend("auto", SAPPHIRE_RAPIDS) == "torch"  # bf16 autocast, faster than onnxruntime
+    assert backends.auto_backend("auto", AVX2) == "onnxruntime"
+    assert backends.auto_backend("fp32", SAPPHIRE_RAPIDS) == "onnxruntime"  # fp32 asked for: the faster fp32
+    assert backends.auto_backend("bf16", SAPPHIRE_RAPIDS) == "torch"
+    assert backends.auto_backend("int8", SAPPHIRE_RAPIDS) == "onnxruntime"
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
+    assert backends.auto_backend("auto", AVX2) == "torch"
+
+
+def test_auto_precision_of_a_unet_stays_fp32(monkeypatch):
+    """Reduced precision by default was measured on SAM models; a U-Net keeps fp32 under auto,
+    while a SAM model on the same (native bf16) CPU gets bf16."""
+    import samtune.inference.precision as precision
+    from samtune.inference.predictor import Predictor
+    from samtune.models.unet import build_unet
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda *args: SAPPHIRE_RAPIDS)
+    unet = Predictor(build_unet(image_size=32), "automatic")
+    for backend in ("auto", "torch"):
+        assert unet.with_backend(backend, "auto").model is unet.model
+    sam = Predictor(build("tiny_vit", seed=0), "prompted")
+    assert type(sam.with_backend("auto", "auto").model).__name__ == "Bf16Sam"
+    assert sam.with_backend("torch", "fp32").model is sam.model

@@ -5,8 +5,10 @@ A `Predictor` only uses ``model.encode``, ``model.decode``, ``image_size``,
 surface, so the per-slice code (volumes, propagation, evaluation) is shared by all
 backends.
 
-`--backend auto` picks ONNX Runtime when it is installed (it ran the LiteMedSAM encoder
-faster than torch on the 2-core test machines, BENCHMARKS.md "CPU inference"), else torch.
+`--backend auto` on a CPU picks torch under bf16 where the CPU computes bf16 natively
+(the fastest path there whose labels match fp32), else ONNX Runtime when it is installed (it
+ran the LiteMedSAM encoder faster than torch fp32 on the 2-core test machines), else torch
+(BENCHMARKS.md "CPU inference").
 For a run or a registered model the ONNX graphs are exported once and kept in a cache
 folder keyed by the weights' checksum (``$SAMTUNE_CACHE``, else ``~/.cache/samtune``).
 """
@@ -257,8 +259,14 @@ def int8_encoder(folder: Path) -> str:
     return INT8_ENCODER_FILE
 
 
-def auto_backend() -> str:
-    """What `--backend auto` runs: onnxruntime where installed (faster, BENCHMARKS.md), else torch."""
+def auto_backend(precision: str = "auto", flags: frozenset[str] | None = None) -> str:
+    """What `--backend auto` runs a SAM model on the CPU with at `precision`: torch for bf16
+    (asked for, or what `auto` resolves to on a CPU with native bf16), onnxruntime for int8,
+    else onnxruntime where installed (faster than torch fp32, BENCHMARKS.md), else torch."""
+    if precision == "bf16" or (precision == "auto" and resolve_precision("auto", "cpu", "torch", flags) == "bf16"):
+        return "torch"
+    if precision == "int8":
+        return "onnxruntime"
     return "onnxruntime" if onnxruntime_available() else "torch"
 
 
@@ -268,17 +276,16 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
         raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if not isinstance(predictor.model, torch.nn.Module):
         raise UserError("this predictor already runs on onnxruntime; --backend applies to torch models")
+    from samtune.models.sam import Sam
+
+    is_sam = isinstance(predictor.model, Sam)
+    if precision == "auto" and not is_sam:
+        precision = "fp32"  # reduced precision by default was measured on SAM models only
     automatic = backend == "auto"
     if automatic:
-        from samtune.models.sam import Sam
-
         # The ONNX graphs are SAM's encoder and decoder; other models (the U-Net) stay on torch.
-        on_cpu_sam = predictor.device.type == "cpu" and isinstance(predictor.model, Sam)
-        backend = auto_backend() if on_cpu_sam else "torch"
-        if precision == "bf16":  # bf16 is a torch path
-            backend = "torch"
-        elif precision == "int8" and on_cpu_sam:  # int8 is an onnxruntime path
-            backend = "onnxruntime"
+        on_cpu_sam = predictor.device.type == "cpu" and is_sam
+        backend = auto_backend(precision) if on_cpu_sam else "torch"
     if backend == "onnxruntime":
         _onnxruntime()
         if predictor.device.type != "cpu":

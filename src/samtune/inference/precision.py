@@ -3,9 +3,9 @@
 On an AVX2-only CPU, bf16 matmuls are emulated and run many times slower than fp32
 (BENCHMARKS.md); CPUs with AVX512-BF16 or AMX-BF16 run them about twice as fast. The CPU
 flags come from /proc/cpuinfo (Linux); where it cannot be read, bf16 counts as absent.
-`--precision auto` stays fp32 everywhere unless `BF16_BY_DEFAULT` is set, which needs a
-measured Dice change of at most 0.005 against fp32 on real data (BENCHMARKS.md, "CPU
-inference"): bf16 is offered on request where native, not by default.
+`--precision auto` picks bf16 on torch where it is native (`BF16_BY_DEFAULT`: its Dice
+change against fp32 on real data is within 0.005 and it was the fastest exact-enough path on
+such a CPU, BENCHMARKS.md "CPU inference", fourth round), fp32 everywhere else.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from samtune.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
-# Whether `auto` picks bf16 where it is native. Off: its Dice change on the prostate val
-# slices is -0.0002 (within 0.005), but its speed could not be measured on a CPU with
-# native bf16 (the test machines are AVX2-only) nor its Dice on MNI, see BENCHMARKS.md.
-BF16_BY_DEFAULT = False
+# Whether `auto` picks bf16 (torch autocast) where it is native. On: measured on a 2-core AMD
+# EPYC with avx512_bf16 (BENCHMARKS.md, fourth round), bf16 changed mean Dice on the prostate
+# val slices by +0.0002 (0.9489 -> 0.9491) and left the 189-slice MNI labels identical to fp32,
+# and ran MNI at 1.97 slices/s against 1.19 (torch fp32) and 1.52 (onnxruntime fp32).
+BF16_BY_DEFAULT = True
 # Whether `auto` picks int8 (weight-only MatMul quantisation, `samtune.inference.quantize`)
 # on onnxruntime. Set from the measurements in BENCHMARKS.md "int8": see the comment there.
 INT8_BY_DEFAULT = False
@@ -75,7 +76,8 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu", backen
     if requested == "auto":
         if backend == "onnxruntime" and INT8_BY_DEFAULT and torch.device(device).type == "cpu":
             return "int8"
-        return "bf16" if native and BF16_BY_DEFAULT and backend == "torch" else "fp32"
+        on_cpu = torch.device(device).type == "cpu"  # bf16's speed was measured on CPUs only
+        return "bf16" if native and BF16_BY_DEFAULT and backend == "torch" and on_cpu else "fp32"
     if requested == "int8" and backend != "onnxruntime":
         raise UserError("--precision int8 runs with --backend onnxruntime (or auto) only; "
                         "use --precision fp32 with --backend torch")
