@@ -217,7 +217,7 @@ def evaluate_run(
     device: str = "cpu",
     overwrite: bool = False,
     backend: str = "torch",
-    precision: str = "auto",
+    precision: str = "fp32",
     tta: str | None = None,
 ) -> RunEvaluation:
     """Predict and score every labelled case of a source with a run; write the reports.
@@ -229,6 +229,10 @@ def evaluate_run(
     ``run_dir`` may be a list of runs, scored as their ensemble (`samtune.inference.ensemble`;
     ``tta`` adds mirrored inputs); the data defaults then come from the first run, and a
     ``qc.csv`` (`samtune.inference.qc`) is written beside the reports.
+
+    ``backend``/``precision`` (see `samtune.inference.backends.with_backend`) default to torch
+    fp32, the same numerics on every machine, which study cells score with; ``samtune eval
+    --run`` passes its ``--backend``/``--precision`` (both ``auto``: the fastest path here).
     """
     ensemble_runs = None if isinstance(run_dir, (str, Path)) else [Path(r) for r in run_dir]
     run_dir, out_dir = (ensemble_runs[0] if ensemble_runs else Path(cast("str | Path", run_dir))), Path(out_dir)
