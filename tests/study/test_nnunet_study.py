@@ -131,3 +131,36 @@ def test_nnunet_predictions_are_scored_by_samtunes_evaluation_into_the_results_r
     row = cell_row(out, cell)
     assert row["status"] == "done" and row["strategy"] == "nnU-Net 2d (nnUNetTrainer_1epoch, fold all)"
     assert row["dice_mean"] == pytest.approx((expected + 1) / 2, abs=1e-6) and row["train_seconds"] == 12.5
+
+
+def test_nnunet_checkpoints_with_numpy_scalars_load_weights_only(tmp_path):
+    """nnU-Net 2.8.1 saves its logged pseudo-Dice as numpy scalars in checkpoint_final.pth
+    (a real one-epoch run failed at prediction on this); they load with weights_only, and
+    arbitrary objects still do not."""
+    import pickle
+
+    import torch
+
+    from samtune.study.nnunet_cell import _checkpoint_summary
+    from samtune.study.nnunet_engine import load_checkpoint
+
+    weights = {"encoder.conv.weight": torch.ones(2, 3), "decoder.encoder.conv.weight": torch.ones(2, 3)}
+    weights["decoder.encoder.conv.weight"] = weights["encoder.conv.weight"]  # nnU-Net shares its encoder
+    checkpoint = {"network_weights": weights, "current_epoch": 1, "_best_ema": np.float32(0.7858),
+                  "logging": {"dice_per_class_or_region": [[np.float32(0.7858)]], "epoch_end_timestamps": [1.5]},
+                  "inference_allowed_mirroring_axes": (0, 1)}
+    path = tmp_path / "checkpoint_final.pth"
+    torch.save(checkpoint, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, map_location="cpu", weights_only=True)  # what the engine did before
+    loaded = load_checkpoint(path)
+    assert loaded["_best_ema"] == pytest.approx(0.7858) and loaded["current_epoch"] == 1
+    assert torch.equal(loaded["network_weights"]["encoder.conv.weight"], torch.ones(2, 3))
+    assert _checkpoint_summary(path) == {"trainable_parameters": 6, "total_parameters": 6, "steps": 250,
+                                         "best_val_dice": pytest.approx(0.7858, abs=1e-6)}
+
+    import argparse
+
+    torch.save({"network_weights": weights, "extra": argparse.Namespace(code=1)}, tmp_path / "unsafe.pth")
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path / "unsafe.pth")

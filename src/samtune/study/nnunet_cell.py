@@ -29,6 +29,7 @@ from samtune.runs.layout import RunLayout
 from samtune.study.nnunet_engine import (
     NnunetFolders,
     fold_folder,
+    load_checkpoint,
     plan_and_preprocess,
     predict_command,
     run_command,
@@ -76,10 +77,8 @@ def _prepare(settings: NnunetCell, folders: NnunetFolders, log: Path) -> None:
 def _checkpoint_summary(checkpoint: Path) -> dict[str, Any]:
     """Parameters, iterations and nnU-Net's own best validation pseudo-Dice from its checkpoint
     (read with weights_only; figures it cannot give stay None)."""
-    import torch
-
     try:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        saved = load_checkpoint(checkpoint)
     except Exception:  # a format this nnU-Net version does not keep plain: no figures, no failure
         return {}
     weights = saved.get("network_weights") or {}

@@ -159,6 +159,21 @@ def run_command(command: list[str], folders: NnunetFolders, log: Path, what: str
 LAUNCHER = "samtune.study.nnunet_launch"  # nnU-Net's Python API in a subprocess (see its docstring)
 
 
+def load_checkpoint(path: str | Path) -> dict:
+    """An nnU-Net checkpoint, read with ``torch.load(weights_only=True)``. nnU-Net stores its
+    logged validation pseudo-Dice as numpy scalars in the checkpoint, which the weights-only
+    unpickler refuses by default; numpy's scalar and dtype reconstructors are allowed for it,
+    nothing else."""
+    import numpy as np
+    import torch
+
+    numpy_core = getattr(np, "_core", None) or np.core  # numpy 2 renamed np.core to np._core
+    allowed = [np.dtype, numpy_core.multiarray.scalar,
+               *{type(np.dtype(kind)) for kind in (np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_)}]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def train_command(dataset_id: int, configuration: str, fold: int | str, trainer: str, device: str = "cpu",
                   resume: bool = False) -> list[str]:
     """What ``nnUNetv2_train ID CONF FOLD -tr TRAINER -device DEVICE [--c]`` does; ``resume``

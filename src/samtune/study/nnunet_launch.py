@@ -67,11 +67,12 @@ def predict(inputs: str, output: str, dataset_id: int, configuration: str, fold:
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from samtune.study.nnunet_engine import load_checkpoint
+
     model = join(nnUNet_results, maybe_convert_to_dataset_name(dataset_id), f"{trainer}__nnUNetPlans__{configuration}")
     dataset_json = load_json(join(model, "dataset.json"))
     plans = PlansManager(load_json(join(model, "plans.json")))
-    checkpoint = torch.load(join(model, f"fold_{fold}", "checkpoint_final.pth"), map_location="cpu",
-                            weights_only=True)
+    checkpoint = load_checkpoint(join(model, f"fold_{fold}", "checkpoint_final.pth"))
     manager = plans.get_configuration(configuration)
     network = trainer_class(trainer).build_network_architecture(
         plans, manager, determine_num_input_channels(plans, manager, dataset_json),
