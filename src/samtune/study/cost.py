@@ -56,9 +56,12 @@ UNET_FRAME = 384
 # 7 stages), 2-core CPU, BENCHMARKS.md "nnU-Net v2 as a study engine": one training iteration
 # (forward + backward of the deep-supervised network), a validation iteration (forward only),
 # planning + preprocessing + process starts, and the prediction of one slice (4 mirrored forwards).
-# Other configurations have no figure of their own and get these.
-NNUNET_ITERATION_S = 3.0
-NNUNET_VALIDATION_ITERATION_S = 1.0
+# Other configurations have no figure of their own and get these. The iterations come from a real
+# nnUNetTrainer_1epoch cell of cpu_prostate_baselines (2026-12-02): its epoch (250 + 50) took
+# 2622 s beside a LiteMedSAM cell on the other worker; divided by 1.5, the slowdown the same study's
+# LiteMedSAM encoder+decoder cell showed beside a second worker against this table (1735 s, 19 min).
+NNUNET_ITERATION_S = 6.5
+NNUNET_VALIDATION_ITERATION_S = 2.0
 NNUNET_SETUP_S = 90.0
 NNUNET_PREDICT_SLICE_S = 4.0
 
