@@ -59,7 +59,7 @@ UNET_FRAME = 384
 # Other configurations have no figure of their own and get these. The iterations come from a real
 # nnUNetTrainer_1epoch cell of cpu_prostate_baselines (2026-12-02): its epoch (250 + 50) took
 # 2622 s beside a LiteMedSAM cell on the other worker; divided by 1.5, the slowdown the same study's
-# LiteMedSAM encoder+decoder cell showed beside a second worker against this table (1735 s, 19 min).
+# LiteMedSAM encoder+decoder cell showed beside a second worker against this table (1710 s, 19 min).
 NNUNET_ITERATION_S = 6.5
 NNUNET_VALIDATION_ITERATION_S = 2.0
 NNUNET_SETUP_S = 90.0
