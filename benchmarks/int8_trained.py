@@ -45,12 +45,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     lines = ["| run | path | mean Dice | max abs per-case change vs torch fp32 | seconds (incl. export) |",
              "|---|---|---|---|---|"]
+    from samtune.inference.precision import native_bf16
+
+    paths = PATHS + ((("torch", "bf16"),) if native_bf16("cpu") else ())
     with tempfile.TemporaryDirectory() as scratch:
         for run in args.runs:
             reference: dict[tuple[str, str], float] | None = None
-            from samtune.inference.precision import native_bf16
-
-            paths = PATHS + ((("torch", "bf16"),) if native_bf16("cpu") else ())
             for backend, precision in paths:
                 start = time.perf_counter()
                 result = evaluate_run(run, Path(scratch) / f"{run.name}-{backend}-{precision}",
