@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 TORCH_VERSION=2.13.0
 CHOICE=${SAMTUNE_TORCH:-pip}
 # Extras installed with samtune: tests plus the optional features the test suite covers.
-EXTRAS=${SAMTUNE_EXTRAS:-test,view,onnx}
+EXTRAS=${SAMTUNE_EXTRAS:-test,view,onnx,openvino}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip

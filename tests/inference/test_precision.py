@@ -37,8 +37,15 @@ def test_resolve_precision():
     assert resolve_precision("bf16", "cpu", flags=SAPPHIRE_RAPIDS) == "bf16"
     with pytest.raises(UserError, match="no native bf16"):
         resolve_precision("bf16", "cpu", flags=AVX2)
-    with pytest.raises(UserError, match="backend torch only"):
+    with pytest.raises(UserError, match="backend torch or openvino only"):
         resolve_precision("bf16", "cpu", backend="onnxruntime", flags=SAPPHIRE_RAPIDS)
+    # OpenVINO's bf16 inference precision: the same rule as torch autocast
+    assert resolve_precision("auto", "cpu", backend="openvino", flags=SAPPHIRE_RAPIDS) == "bf16"
+    assert resolve_precision("auto", "cpu", backend="openvino", flags=AVX2) == "fp32"
+    with pytest.raises(UserError, match="no native bf16"):
+        resolve_precision("bf16", "cpu", backend="openvino", flags=AVX2)
+    with pytest.raises(UserError, match="--precision int8 runs with --backend onnxruntime"):
+        resolve_precision("int8", "cpu", backend="openvino", flags=SAPPHIRE_RAPIDS)
     with pytest.raises(UserError, match="choose one of"):
         resolve_precision("fp16", "cpu", flags=AVX2)
 
@@ -67,15 +74,19 @@ def test_int8_is_an_onnxruntime_precision():
         resolve_precision("int8", "cpu", backend="torch", flags=AVX2)
 
 
-def test_auto_backend_is_torch_bf16_where_native_else_onnxruntime(monkeypatch):
+def test_auto_backend_is_bf16_where_native_else_onnxruntime(monkeypatch):
     import samtune.inference.backends as backends
 
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: True)
-    assert backends.auto_backend("auto", SAPPHIRE_RAPIDS) == "torch"  # bf16 autocast, faster than onnxruntime
+    monkeypatch.setattr(backends, "openvino_available", lambda: True)
+    assert backends.auto_backend("auto", SAPPHIRE_RAPIDS) == "openvino"  # bf16, faster than torch autocast
+    assert backends.auto_backend("bf16", SAPPHIRE_RAPIDS) == "openvino"
     assert backends.auto_backend("auto", AVX2) == "onnxruntime"
     assert backends.auto_backend("fp32", SAPPHIRE_RAPIDS) == "onnxruntime"  # fp32 asked for: the faster fp32
-    assert backends.auto_backend("bf16", SAPPHIRE_RAPIDS) == "torch"
     assert backends.auto_backend("int8", SAPPHIRE_RAPIDS) == "onnxruntime"
+    monkeypatch.setattr(backends, "openvino_available", lambda: False)
+    assert backends.auto_backend("auto", SAPPHIRE_RAPIDS) == "torch"  # bf16 autocast, faster than onnxruntime
+    assert backends.auto_backend("bf16", SAPPHIRE_RAPIDS) == "torch"
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
     assert backends.auto_backend("auto", AVX2) == "torch"
 
@@ -83,11 +94,13 @@ def test_auto_backend_is_torch_bf16_where_native_else_onnxruntime(monkeypatch):
 def test_auto_precision_of_a_unet_stays_fp32(monkeypatch):
     """Reduced precision by default was measured on SAM models; a U-Net keeps fp32 under auto,
     while a SAM model on the same (native bf16) CPU gets bf16."""
+    import samtune.inference.backends as backends
     import samtune.inference.precision as precision
     from samtune.inference.predictor import Predictor
     from samtune.models.unet import build_unet
 
     monkeypatch.setattr(precision, "cpu_flags", lambda *args: SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(backends, "openvino_available", lambda: False)  # bf16 on torch autocast
     unet = Predictor(build_unet(image_size=32), "automatic")
     for backend in ("auto", "torch"):
         assert unet.with_backend(backend, "auto").model is unet.model

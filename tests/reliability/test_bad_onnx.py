@@ -54,17 +54,27 @@ def test_onnx_folder_with_another_models_graph(refused, tmp_path, image, one_thr
 
 def test_backend_onnxruntime_without_onnxruntime(refused, tmp_path, image, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
-    for extra in (["--model", "lite_medsam", "--backend", "onnxruntime"], ["--onnx", tmp_path]):
-        message = refused(predict_argv(image, tmp_path / "out", *extra), watch=[tmp_path], names=["onnxruntime"])
+    for extra in (["--model", "lite_medsam"], ["--onnx", tmp_path]):
+        message = refused(predict_argv(image, tmp_path / "out", *extra, "--backend", "onnxruntime"), watch=[tmp_path],
+                          names=["onnxruntime"])
         assert "samtune[onnx]" in message
+
+
+def test_backend_openvino_without_openvino(refused, tmp_path, image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    for extra in (["--model", "lite_medsam"], ["--onnx", tmp_path]):
+        message = refused(predict_argv(image, tmp_path / "out", *extra, "--backend", "openvino"), watch=[tmp_path],
+                          names=["openvino"])
+        assert "samtune[openvino]" in message
 
 
 def test_bf16_refused_without_native_bf16(refused, tmp_path, image, monkeypatch):
     import samtune.inference.precision as precision
 
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "bf16",
-             "--backend", "torch"], watch=[tmp_path], names=["--precision bf16", "avx512_bf16"])
+    for backend in ("torch", "openvino"):
+        refused(["segment", image, "--box", 4, 4, 20, 20, "--out", tmp_path / "mask.png", "--precision", "bf16",
+                 "--backend", backend], watch=[tmp_path], names=["--precision bf16", "avx512_bf16"])
 
 
 def test_export_onnx_into_a_non_empty_folder(refused, tmp_path):

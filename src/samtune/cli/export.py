@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # ONNX export (issue 16): see samtune.inference.onnx_export.
     parser.add_argument("--onnx", type=Path, metavar="DIR",
                         help="write encoder.onnx, decoder.onnx and manifest.json of a run (or of --model NAME) "
-                             "for --backend onnxruntime / predict --onnx DIR")
+                             "for --backend onnxruntime / openvino and predict --onnx DIR")
     parser.add_argument("--model", metavar="NAME", help="with --onnx: a registered model, zero-shot (e.g. lite_medsam)")
     parser.add_argument(
         "--checkpoint", type=Path, metavar="BASE.pth",

@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", metavar="LEVEL,WIDTH",
                         help="with --model: CT window in HU (e.g. 40,400, or a preset such as abdomen); "
                         "default: each volume's min..max (BENCHMARKS.md's propagation figures use 40,400)")
-    parser.add_argument("--onnx", metavar="DIR", help="an ONNX export (samtune export ... --onnx DIR), run on onnxruntime")
+    parser.add_argument("--onnx", metavar="DIR", help="an ONNX export (samtune export ... --onnx DIR), run on onnxruntime or openvino (--backend)")
     parser.add_argument("--checkpoint", metavar="FILE", help="with --model: weights file for models without packaged weights")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt, pixels")
     parser.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
@@ -168,11 +168,16 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.tta or args.probabilities:
         raise UserError("--tta and --probabilities need --run (trained automatic runs), not --model")
-    if args.onnx:  # issue 16: an exported folder runs on onnxruntime only
-        if args.backend == "torch" or args.precision in ("bf16", "int8"):
+    if args.onnx:  # issue 16: an exported folder runs on onnxruntime (fp32) or openvino (fp32, bf16)
+        if args.backend == "torch" or args.precision == "int8":
             flag = "--backend torch" if args.backend == "torch" else f"--precision {args.precision}"
-            raise UserError(f"--onnx DIR runs on onnxruntime in fp32; drop {flag} or use --run")
-        predictor = Predictor.from_onnx(args.onnx)
+            raise UserError(f"--onnx DIR runs on onnxruntime or openvino; drop {flag} or use --run")
+        backend = args.backend
+        if backend == "auto":
+            from samtune.inference.backends import auto_backend
+
+            backend = "openvino" if auto_backend(args.precision) == "openvino" else "onnxruntime"
+        predictor = Predictor.from_onnx(args.onnx, backend=backend, precision=args.precision)
     elif args.run:
         predictor = Predictor.from_run(args.run[0], device=args.device).with_backend(args.backend, args.precision, args.run[0])
     else:

@@ -1,14 +1,14 @@
-"""Inference backends behind a `Predictor`: torch (fp32 or bf16) and ONNX Runtime.
+"""Inference backends behind a `Predictor`: torch (fp32 or bf16), ONNX Runtime and OpenVINO.
 
 A `Predictor` only uses ``model.encode``, ``model.decode``, ``image_size``,
 ``normalization`` and ``num_mask_outputs``; `OnnxSam` and `Bf16Sam` provide the same
-surface, so the per-slice code (volumes, propagation, evaluation) is shared by all
-backends.
+surface (`OpenVinoSam` runs the same ONNX graphs as `OnnxSam`), so the per-slice code
+(volumes, propagation, evaluation) is shared by all backends.
 
-`--backend auto` on a CPU picks torch under bf16 where the CPU computes bf16 natively
-(the fastest path there whose labels match fp32), else ONNX Runtime when it is installed (it
-ran the LiteMedSAM encoder faster than torch fp32 on the 2-core test machines), else torch
-(BENCHMARKS.md "CPU inference").
+`--backend auto` on a CPU picks bf16 where the CPU computes bf16 natively (the fastest paths
+there whose labels match fp32): on OpenVINO when it is installed, else torch autocast; on
+other CPUs, fp32 on ONNX Runtime when it is installed (it ran the LiteMedSAM encoder faster
+than torch fp32 on the 2-core test machines), else torch (BENCHMARKS.md "CPU inference").
 For a run or a registered model the ONNX graphs are exported once and kept in a cache
 folder keyed by the weights' checksum (``$SAMTUNE_CACHE``, else ``~/.cache/samtune``).
 """
@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -39,14 +40,29 @@ if TYPE_CHECKING:
     from samtune.inference.predictor import Predictor
     from samtune.models.interface import SegmentationModel
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 INSTALL_HINT = "pip install 'samtune[onnx]'"
+OPENVINO_HINT = "pip install 'samtune[openvino]'"
 
 
 def onnxruntime_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+def openvino_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise UserError(f"--backend openvino needs the openvino package: {OPENVINO_HINT}") from None
+    return openvino
 
 
 def _onnxruntime():
@@ -81,6 +97,9 @@ class OnnxSam:
         except Exception as error:  # onnxruntime raises its own exception types
             raise UserError(f"{encoder_path.parent}: onnxruntime cannot load the graphs ({error}); "
                             "re-export them with samtune export --onnx") from None
+        self._read_manifest(manifest)
+
+    def _read_manifest(self, manifest: dict) -> None:
         self.image_size = int(manifest["image_size"])
         self.normalization = manifest["normalization"]
         self.num_mask_outputs = int(manifest["num_mask_outputs"])
@@ -153,6 +172,50 @@ class OnnxSam:
         return masks[:, selected], iou[:, selected]
 
 
+class _OpenVinoGraph:
+    """An OpenVINO compiled model behind onnxruntime's ``run(None, feeds)`` call (outputs copied)."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled, self.request = compiled, compiled.create_infer_request()
+        self.lock = threading.Lock()  # one infer request: one call at a time
+
+    def run(self, _outputs: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with self.lock:
+            result = self.request.infer(feeds, share_outputs=False)
+            return [result[output] for output in self.compiled.outputs]
+
+
+class OpenVinoSam(OnnxSam):
+    """`Sam`'s encode/decode on OpenVINO's CPU plugin, from the same ONNX export as `OnnxSam`.
+
+    ``precision`` "bf16" runs the image encoder at OpenVINO's bf16 inference precision
+    (native AVX512-BF16/AMX kernels; asked for only where the CPU has them, see
+    `resolve_precision`); the prompt encoder and mask decoder, a few percent of the time,
+    stay at fp32. "fp32" pins fp32 for both (OpenVINO would otherwise pick bf16 by itself
+    on such a CPU). A batch of slices goes through the encoder as one call on all threads.
+    """
+
+    def __init__(self, encoder_path: Path, decoder_path: Path, manifest: dict, threads: int | None = None,
+                 precision: str = "fp32") -> None:
+        core = _openvino().Core()
+        self.threads = threads or torch.get_num_threads()
+        self.precision = precision
+
+        def compile_graph(path: Path, hint: str) -> _OpenVinoGraph:
+            config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads,
+                      "PERFORMANCE_HINT": "LATENCY"}
+            return _OpenVinoGraph(core.compile_model(str(path), "CPU", config))
+
+        try:
+            self.encoder = compile_graph(encoder_path, "bf16" if precision == "bf16" else "f32")
+            self.decoder = compile_graph(decoder_path, "f32")
+        except Exception as error:  # OpenVINO raises RuntimeError for graphs it cannot read
+            raise UserError(f"{encoder_path.parent}: openvino cannot load the graphs ({error}); "
+                            "re-export them with samtune export --onnx") from None
+        self.encoder_one_core = None  # one call per batch: OpenVINO spreads it over the threads
+        self._read_manifest(manifest)
+
+
 class Bf16Sam:
     """A torch `Sam` run under bf16 autocast; outputs come back as float32."""
 
@@ -204,18 +267,22 @@ def read_manifest(export_dir: str | Path) -> dict:
     return manifest
 
 
-def open_onnx_export(export_dir: str | Path, threads: int | None = None,
-                     encoder_file: str = ENCODER_FILE) -> tuple[OnnxSam, dict[str, Any]]:
-    """The ONNX Runtime model of an export folder (see `samtune.inference.onnx_export`) and the
-    `Predictor` fields its manifest records (`Predictor.from_onnx` builds the predictor).
+def open_onnx_export(export_dir: str | Path, threads: int | None = None, encoder_file: str = ENCODER_FILE,
+                     backend: str = "onnxruntime", precision: str = "fp32") -> tuple[OnnxSam, dict[str, Any]]:
+    """The ONNX Runtime (or OpenVINO) model of an export folder (see
+    `samtune.inference.onnx_export`) and the `Predictor` fields its manifest records
+    (`Predictor.from_onnx` builds the predictor).
 
     ``encoder_file``: the encoder graph to run (``encoder_int8.onnx`` for int8, made by
-    `int8_encoder` next to the checked fp32 graph).
+    `int8_encoder` next to the checked fp32 graph). ``precision``: "bf16" for OpenVINO's
+    bf16 encoder (the caller checks that the CPU has native bf16, `resolve_precision`).
     """
     export_dir = Path(export_dir)
-    _onnxruntime()  # refuse before reading anything large
+    _openvino() if backend == "openvino" else _onnxruntime()  # refuse before reading anything large
     manifest = read_manifest(export_dir)
-    model = OnnxSam(export_dir / encoder_file, export_dir / DECODER_FILE, manifest, threads)
+    paths = (export_dir / encoder_file, export_dir / DECODER_FILE)
+    model = OpenVinoSam(*paths, manifest, threads, precision) if backend == "openvino" \
+        else OnnxSam(*paths, manifest, threads)
     tuple_or_none = lambda v: tuple(v) if v else None  # noqa: E731
     fields = {
         "mode": manifest["mode"], "class_names": tuple(manifest["classes"]),
@@ -260,11 +327,12 @@ def int8_encoder(folder: Path) -> str:
 
 
 def auto_backend(precision: str = "auto", flags: frozenset[str] | None = None) -> str:
-    """What `--backend auto` runs a SAM model on the CPU with at `precision`: torch for bf16
-    (asked for, or what `auto` resolves to on a CPU with native bf16), onnxruntime for int8,
-    else onnxruntime where installed (faster than torch fp32, BENCHMARKS.md), else torch."""
+    """What `--backend auto` runs a SAM model on the CPU with at `precision`: for bf16 (asked
+    for, or what `auto` resolves to on a CPU with native bf16) OpenVINO where installed (faster
+    than torch autocast, BENCHMARKS.md), else torch; onnxruntime for int8; else onnxruntime
+    where installed (faster than torch fp32, BENCHMARKS.md), else torch."""
     if precision == "bf16" or (precision == "auto" and resolve_precision("auto", "cpu", "torch", flags) == "bf16"):
-        return "torch"
+        return "openvino" if openvino_available() else "torch"
     if precision == "int8":
         return "onnxruntime"
     return "onnxruntime" if onnxruntime_available() else "torch"
@@ -275,7 +343,7 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
     if backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if not isinstance(predictor.model, torch.nn.Module):
-        raise UserError("this predictor already runs on onnxruntime; --backend applies to torch models")
+        raise UserError("this predictor already runs on an exported graph; --backend applies to torch models")
     from samtune.models.sam import Sam
 
     is_sam = isinstance(predictor.model, Sam)
@@ -286,23 +354,27 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
         # The ONNX graphs are SAM's encoder and decoder; other models (the U-Net) stay on torch.
         on_cpu_sam = predictor.device.type == "cpu" and is_sam
         backend = auto_backend(precision) if on_cpu_sam else "torch"
-    if backend == "onnxruntime":
-        _onnxruntime()
+    if backend in ("onnxruntime", "openvino"):
+        _openvino() if backend == "openvino" else _onnxruntime()
         if predictor.device.type != "cpu":
-            raise UserError(f"--backend onnxruntime runs on the CPU; drop --device {predictor.device}")
+            raise UserError(f"--backend {backend} runs on the CPU; drop --device {predictor.device}")
     resolved = resolve_precision(precision, predictor.device, backend)
-    if backend == "onnxruntime":
+    if backend in ("onnxruntime", "openvino"):
         try:
             folder = cached_export(predictor, source)
         except Exception as error:  # noqa: BLE001 - auto must never fail where torch works
             if not automatic:
                 if isinstance(error, UserError):
                     raise
-                raise UserError(f"--backend onnxruntime: exporting {source} to ONNX failed "
+                raise UserError(f"--backend {backend}: exporting {source} to ONNX failed "
                                 f"({type(error).__name__}: {error}); use --backend torch") from error
             warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
                           stacklevel=2)
-            return predictor
+            return replace(predictor, model=Bf16Sam(predictor.model, predictor.device)) if resolved == "bf16" \
+                else predictor
+        if backend == "openvino":
+            openvino_model, _ = open_onnx_export(folder, backend="openvino", precision=resolved)
+            return replace(predictor, model=openvino_model)
         encoder_file = ENCODER_FILE
         if resolved == "int8":
             try:

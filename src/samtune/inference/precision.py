@@ -20,6 +20,7 @@ from samtune.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
+BF16_BACKENDS = ("torch", "openvino")  # torch autocast; OpenVINO's bf16 inference precision
 # Whether `auto` picks bf16 (torch autocast) where it is native. On: measured on a 2-core AMD
 # EPYC with avx512_bf16 (BENCHMARKS.md, fourth round), bf16 changed mean Dice on the prostate
 # val slices by +0.0002 (0.9489 -> 0.9491) and left the 189-slice MNI labels identical to fp32,
@@ -77,13 +78,14 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu", backen
         if backend == "onnxruntime" and INT8_BY_DEFAULT and torch.device(device).type == "cpu":
             return "int8"
         on_cpu = torch.device(device).type == "cpu"  # bf16's speed was measured on CPUs only
-        return "bf16" if native and BF16_BY_DEFAULT and backend == "torch" and on_cpu else "fp32"
+        return "bf16" if native and BF16_BY_DEFAULT and backend in BF16_BACKENDS and on_cpu else "fp32"
     if requested == "int8" and backend != "onnxruntime":
         raise UserError("--precision int8 runs with --backend onnxruntime (or auto) only; "
                         "use --precision fp32 with --backend torch")
     if requested == "bf16":
-        if backend != "torch":
-            raise UserError("--precision bf16 runs with --backend torch only; use --precision fp32 with onnxruntime")
+        if backend not in BF16_BACKENDS:
+            raise UserError(f"--precision bf16 runs with --backend {' or '.join(BF16_BACKENDS)} only; "
+                            f"use --precision fp32 with {backend}")
         if not native:
             where = cpu_name() if torch.device(device).type == "cpu" else str(device)
             raise UserError(

@@ -64,16 +64,20 @@ class Predictor:
 
     # ------------------------------------------------- backends (issue 16)
     @classmethod
-    def from_onnx(cls, export_dir: str | Path, threads: int | None = None, encoder_file: str | None = None) -> Predictor:
-        """A predictor on ONNX Runtime from a `samtune export --onnx` folder (manifest checked);
-        ``encoder_file`` picks another encoder graph in it (the int8 one)."""
+    def from_onnx(cls, export_dir: str | Path, threads: int | None = None, encoder_file: str | None = None,
+                  backend: str = "onnxruntime", precision: str = "fp32") -> Predictor:
+        """A predictor on ONNX Runtime (or ``backend`` "openvino") from a `samtune export --onnx`
+        folder (manifest checked); ``encoder_file`` picks another encoder graph in it (the int8
+        one); ``precision`` is checked against the hardware and backend (`resolve_precision`)."""
         from samtune.inference.backends import ENCODER_FILE, open_onnx_export
+        from samtune.inference.precision import resolve_precision
 
-        model, fields = open_onnx_export(export_dir, threads, encoder_file or ENCODER_FILE)
+        resolved = resolve_precision(precision, "cpu", backend)
+        model, fields = open_onnx_export(export_dir, threads, encoder_file or ENCODER_FILE, backend, resolved)
         return cls(model, **fields)
 
     def with_backend(self, backend: str = "auto", precision: str = "auto", source: str = "model") -> Predictor:
-        """This predictor on `backend` (torch | onnxruntime | auto) at `precision` (auto | fp32 | bf16 | int8).
+        """This predictor on `backend` (torch | onnxruntime | openvino | auto) at `precision` (auto | fp32 | bf16 | int8).
 
         See `samtune.inference.backends.with_backend`; bf16 is refused where not native, int8 off onnxruntime.
         """
