@@ -9,7 +9,8 @@
    TotalSeg-examples' aorta CT (120x126x164), seconds per volume and the share spent in
    the image encoder (--aorta-max-slices limits the slices each way; 0: to the end).
 
-Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``);
+Backends: ``torch``, ``onnxruntime`` (fp32) and ``onnxruntime-int8`` (``--precision int8``),
+``torch-bf16`` and ``openvino-bf16`` (native bf16 CPUs only), ``openvino`` (fp32);
 append ``:intraop`` to an onnxruntime one to switch off slice-parallel encoding (every
 batch on one session of T intra-op threads, as before it). ``torch@filed`` (mni only) is
 "today's torch path" of the issue: the code of main when issue 16 was filed (commit
@@ -85,7 +86,8 @@ def cpu_seconds() -> float:
 
 
 def load(backend: str, threads: int):
-    """``backend``: torch, onnxruntime (fp32) or onnxruntime-int8; an onnxruntime name
+    """``backend``: ENGINE[-PRECISION], e.g. torch, torch-bf16, onnxruntime (fp32),
+    onnxruntime-int8, openvino-bf16; an onnxruntime name
     ending in ``:intraop`` runs every batch on the one T-thread session (no slice-parallel
     encoding: the path before it, for comparison)."""
     import torch

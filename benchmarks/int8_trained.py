@@ -1,5 +1,5 @@
-"""int8, onnxruntime fp32 and (where the CPU has it natively) bf16 against torch fp32 on
-trained automatic runs (issue 16, item 3).
+"""int8, onnxruntime fp32 and (where the CPU has it natively) bf16 on torch and OpenVINO
+against torch fp32 on trained automatic runs (issue 16, item 3).
 
 The earlier int8 checks used zero-shot LiteMedSAM: box-prompted prostate slices, and an
 automatic MNI run whose argmax labels every pixel (so it could not move). This one scores
@@ -9,7 +9,7 @@ own validation data with `samtune.inference.run_eval.evaluate_run` (the code beh
 per-case Dice change against torch fp32. The issue's rule: a reduced path may be the
 default only if it changes Dice by at most 0.005.
 
-    python benchmarks/int8_trained.py RUN [RUN ...] [--threads 2]
+    python benchmarks/int8_trained.py RUN [RUN ...] [--threads 2] [--paths torch:fp32 openvino:bf16]
 
 ONNX graphs go to a temporary cache unless SAMTUNE_CACHE is set. Prints a markdown table.
 """
@@ -36,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--paths", nargs="+", metavar="BACKEND:PRECISION",
+                        help="only these, e.g. torch:fp32 openvino:bf16 (the first is the reference)")
     args = parser.parse_args()
     os.environ.setdefault("SAMTUNE_CACHE", tempfile.mkdtemp(prefix="samtune_int8_cache_"))
     import torch
@@ -47,7 +49,12 @@ def main() -> None:
              "|---|---|---|---|---|"]
     from samtune.inference.precision import native_bf16
 
+    from samtune.inference.backends import openvino_available
+
     paths = PATHS + ((("torch", "bf16"),) if native_bf16("cpu") else ())
+    paths += (("openvino", "bf16"),) if native_bf16("cpu") and openvino_available() else ()
+    if args.paths:
+        paths = tuple(tuple(p.split(":")) for p in args.paths)
     with tempfile.TemporaryDirectory() as scratch:
         for run in args.runs:
             reference: dict[tuple[str, str], float] | None = None

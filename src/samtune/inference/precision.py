@@ -3,7 +3,7 @@
 On an AVX2-only CPU, bf16 matmuls are emulated and run many times slower than fp32
 (BENCHMARKS.md); CPUs with AVX512-BF16 or AMX-BF16 run them about twice as fast. The CPU
 flags come from /proc/cpuinfo (Linux); where it cannot be read, bf16 counts as absent.
-`--precision auto` picks bf16 on torch where it is native (`BF16_BY_DEFAULT`: its Dice
+`--precision auto` picks bf16 on torch or OpenVINO where it is native (`BF16_BY_DEFAULT`: its Dice
 change against fp32 on real data is within 0.005 and it was the fastest exact-enough path on
 such a CPU, BENCHMARKS.md "CPU inference", fourth round), fp32 everywhere else.
 """
@@ -21,10 +21,11 @@ from samtune.errors import UserError
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic
 BF16_BACKENDS = ("torch", "openvino")  # torch autocast; OpenVINO's bf16 inference precision
-# Whether `auto` picks bf16 (torch autocast) where it is native. On: measured on a 2-core AMD
-# EPYC with avx512_bf16 (BENCHMARKS.md, fourth round), bf16 changed mean Dice on the prostate
-# val slices by +0.0002 (0.9489 -> 0.9491) and left the 189-slice MNI labels identical to fp32,
-# and ran MNI at 1.97 slices/s against 1.19 (torch fp32) and 1.52 (onnxruntime fp32).
+# Whether `auto` picks bf16 (torch autocast, or OpenVINO's bf16 encoder) where it is native.
+# On: measured on a 2-core AMD EPYC with avx512_bf16 (BENCHMARKS.md, fourth and fifth rounds),
+# bf16 changed mean Dice on the prostate val slices by +0.0002 on torch (0.9489 -> 0.9491) and
+# -0.0007 on OpenVINO (0.9482), left the 189-slice MNI labels identical to fp32 on both, and ran
+# MNI at 1.85-1.97 (torch) and 2.40 (OpenVINO) slices/s against 1.19 (torch fp32).
 BF16_BY_DEFAULT = True
 # Whether `auto` picks int8 (weight-only MatMul quantisation, `samtune.inference.quantize`)
 # on onnxruntime. Set from the measurements in BENCHMARKS.md "int8": see the comment there.
