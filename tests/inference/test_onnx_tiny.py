@@ -76,6 +76,28 @@ def test_auto_falls_back_to_torch_when_export_fails(monkeypatch):
         predictor.with_backend("onnxruntime", "fp32")
 
 
+def test_auto_bf16_falls_back_to_torch_autocast_when_openvino_fails(monkeypatch):
+    """Where auto picks OpenVINO bf16 and its graphs cannot be compiled, the prediction still
+    runs, in bf16 on torch; asked for by name, the failure is one UserError."""
+    import samtune.inference.backends as backends
+    import samtune.inference.precision as precision
+    from samtune.errors import UserError
+
+    def broken(*args, **kwargs):
+        raise UserError("openvino cannot load the graphs (unsupported operator)")
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda *args: frozenset({"avx2", "avx512_bf16"}))
+    monkeypatch.setattr(backends, "openvino_available", lambda: True)
+    monkeypatch.setattr(backends, "_openvino", lambda: None)
+    monkeypatch.setattr(backends, "cached_export", lambda predictor, source: Path("unused"))
+    monkeypatch.setattr(backends, "open_onnx_export", broken)
+    predictor = Predictor(build("tiny_vit", seed=0), "prompted")
+    with pytest.warns(UserWarning, match="openvino failed"):
+        assert type(predictor.with_backend("auto", "auto").model).__name__ == "Bf16Sam"
+    with pytest.raises(UserError, match="unsupported operator"):
+        predictor.with_backend("openvino", "bf16")
+
+
 @pytest.mark.parametrize("family", ["tiny_vit", "sam_vit"])
 def test_slice_parallel_encoding_matches_one_session(family, tmp_path):
     """With 2 threads a batch is encoded one image per core; the embeddings are those of

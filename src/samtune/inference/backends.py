@@ -365,19 +365,19 @@ def with_backend(predictor: Predictor, backend: str = "auto", precision: str = "
     if backend in ("onnxruntime", "openvino"):
         try:
             folder = cached_export(predictor, source)
+            if backend == "openvino":
+                openvino_model, _ = open_onnx_export(folder, backend="openvino", precision=resolved)
+                return replace(predictor, model=openvino_model)
         except Exception as error:  # noqa: BLE001 - auto must never fail where torch works
             if not automatic:
                 if isinstance(error, UserError):
                     raise
                 raise UserError(f"--backend {backend}: exporting {source} to ONNX failed "
                                 f"({type(error).__name__}: {error}); use --backend torch") from error
-            warnings.warn(f"--backend auto: ONNX export failed ({type(error).__name__}: {error}); using torch",
+            warnings.warn(f"--backend auto: {backend} failed ({type(error).__name__}: {error}); using torch",
                           stacklevel=2)
             return replace(predictor, model=Bf16Sam(predictor.model, predictor.device)) if resolved == "bf16" \
                 else predictor
-        if backend == "openvino":
-            openvino_model, _ = open_onnx_export(folder, backend="openvino", precision=resolved)
-            return replace(predictor, model=openvino_model)
         encoder_file = ENCODER_FILE
         if resolved == "int8":
             try:
