@@ -65,6 +65,20 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
 
 
+def assert_mni_slab_agrees(reference: Predictor, other: Predictor) -> None:
+    """Automatic labels of 3 axial MNI T1 slices, 12 mm apart: every structure of over 100
+    pixels in `reference`'s labels (there must be one) overlaps `other`'s with Dice >= 0.99."""
+    from dataclasses import replace
+
+    slab = read_image(mni_template("t1")).array[85:110:12]
+    expected, found = (replace(p, mode="automatic").predict_volume(slab).array for p in (reference, other))
+    assert expected.shape == slab.shape
+    present = [label for label in np.unique(expected) if label > 0 and (expected == label).sum() > 100]
+    assert present  # the multi-mask argmax labels real structures
+    for label in present:
+        assert dice(found == label, expected == label) >= 0.99, label
+
+
 def test_manifest_describes_the_model(backends):
     _, _, manifest, _ = backends
     assert (manifest["mode"], manifest["image_size"], manifest["normalization"]) == ("prompted", 256, "minmax")
@@ -112,18 +126,8 @@ def test_backends_agree_on_prostate_slices(backends, two_threads):
 
 
 def test_backends_agree_on_an_mni_subvolume_automatically(backends, two_threads):
-    from dataclasses import replace
-
     torch_predictor, onnx_predictor, _, _ = backends
-    t1 = read_image(mni_template("t1"))
-    slab = t1.array[85:110:12]  # 3 axial slices, 12 mm apart
-    automatic = [replace(p, mode="automatic") for p in (torch_predictor, onnx_predictor)]
-    expected, found = (p.predict_volume(slab).array for p in automatic)
-    assert expected.shape == slab.shape
-    present = [label for label in np.unique(expected) if label > 0 and (expected == label).sum() > 100]
-    assert present  # the multi-mask argmax labels real structures
-    for label in present:
-        assert dice(found == label, expected == label) >= 0.99, label
+    assert_mni_slab_agrees(torch_predictor, onnx_predictor)
 
 
 def test_export_refuses_to_replace_without_overwrite(backends, tmp_path):
@@ -142,7 +146,6 @@ def test_int8_agrees_with_fp32_on_prostate_and_mni(backends, two_threads):
     """int8 (weight-only MatMul quantisation) against torch fp32: labels on the prostate
     slices (measured: Dice >= 0.9907 against fp32 on each of the five val slices) and on the
     MNI slab (measured 1.0)."""
-    from dataclasses import replace
 
     from samtune.inference.backends import int8_encoder
     from samtune.inference.predictor import Predictor
@@ -155,9 +158,4 @@ def test_int8_agrees_with_fp32_on_prostate_and_mni(backends, two_threads):
         found = int8.predict_image(image, box=box).astype(bool)
         assert dice(found, expected) >= 0.985
         assert dice(found, mask) >= dice(expected, mask) - 0.01  # no worse against the truth
-    slab = read_image(mni_template("t1")).array[85:110:12]
-    expected, found = (replace(p, mode="automatic").predict_volume(slab).array for p in (torch_predictor, int8))
-    present = [label for label in np.unique(expected) if label > 0 and (expected == label).sum() > 100]
-    assert present
-    for label in present:
-        assert dice(found == label, expected == label) >= 0.99, label
+    assert_mni_slab_agrees(torch_predictor, int8)

@@ -24,7 +24,9 @@ from samtune.inference.onnx_export import export_onnx  # noqa: E402
 from samtune.inference.precision import native_bf16  # noqa: E402
 from samtune.inference.predictor import Predictor  # noqa: E402
 from tests.helpers.tiny_sam import build  # noqa: E402
-from tests.inference.test_onnx_backend import dice, prostate_cases, tight_box  # noqa: E402
+from tests.inference.test_onnx_backend import (  # noqa: E402
+    assert_mni_slab_agrees, dice, prostate_cases, tight_box,
+)
 
 TOLERANCE = 1e-4
 needs_bf16 = pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU has no native bf16 (avx512_bf16/amx_bf16)")
@@ -116,12 +118,4 @@ def test_lite_medsam_on_openvino_bf16_keeps_the_labels(lite_medsam):
         found = fast.predict_image(image, box=box).astype(bool)
         assert dice(found, expected) >= 0.99
         assert dice(found, mask) >= dice(expected, mask) - 0.005
-    from samtune.assets import mni_template
-    from samtune.data.readers import read_image
-
-    slab = read_image(mni_template("t1")).array[85:110:12]
-    expected, found = (replace(p, mode="automatic").predict_volume(slab).array for p in (torch_predictor, fast))
-    present = [label for label in np.unique(expected) if label > 0 and (expected == label).sum() > 100]
-    assert present
-    for label in present:
-        assert dice(found == label, expected == label) >= 0.99, label
+    assert_mni_slab_agrees(torch_predictor, fast)
